@@ -1,0 +1,135 @@
+/**
+ * GrexClient: submits jobs over HTTP and goes straight to each bucket's
+ * active node once it knows it.
+ *
+ * Every job answer names the node that ran it (`activeNode`) and the
+ * bucket's flock (`Grex-Flock: <flock>/<flocks>`). The client remembers the
+ * active node per flock, so later jobs of any bucket in that flock need no
+ * forwarding. If a remembered node cannot be reached, the client forgets it
+ * and tries the seeds.
+ */
+import { fromWire, GrexError } from '../errors.js';
+import { flockOf } from '../keys.js';
+
+export interface GrexClientOptions {
+  /** Per-request timeout in milliseconds (default 60 000). */
+  timeoutMs?: number;
+  /** Most flocks to remember (default 65 536). */
+  maxRemembered?: number;
+}
+
+export interface ClientSubmitResult<R> {
+  result: R;
+  activeNode: string;
+}
+
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+function neverConnected(err: unknown): boolean {
+  const code = ((err as { cause?: { code?: string } })?.cause?.code) ?? (err as { code?: string })?.code;
+  return code !== undefined && CONNECT_ERRORS.has(code);
+}
+
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { message?: string } })?.cause?.message;
+  return cause ?? (err as Error)?.message ?? String(err);
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+export class GrexClient {
+  readonly seeds: readonly string[];
+  readonly #timeoutMs: number;
+  readonly #maxRemembered: number;
+  readonly #activeByFlock = new Map<number, string>();
+  #flocks: number | null = null;
+  #nextSeed = 0;
+
+  constructor(seeds: string | readonly string[], options: GrexClientOptions = {}) {
+    const list = (typeof seeds === 'string' ? [seeds] : [...seeds]).map(trimSlash);
+    if (list.length === 0) throw new TypeError('GrexClient needs at least one seed URL');
+    for (const url of list) new URL(url); // throws on a malformed URL
+    this.seeds = list;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#maxRemembered = options.maxRemembered ?? 65_536;
+  }
+
+  /** The node this client would send a bucket's job to now. */
+  targetFor(bucketKey: string): string {
+    if (this.#flocks !== null) {
+      const known = this.#activeByFlock.get(flockOf(bucketKey, this.#flocks));
+      if (known !== undefined) return known;
+    }
+    const seed = this.seeds[this.#nextSeed % this.seeds.length]!;
+    this.#nextSeed++;
+    return seed;
+  }
+
+  /** Runs a job; resolves with its result and the URL of the node that ran it. */
+  async submit<R = unknown>(bucketKey: string, jobName: string, data?: unknown): Promise<ClientSubmitResult<R>> {
+    const path = `/buckets/${encodeURIComponent(bucketKey)}/jobs/${encodeURIComponent(jobName)}`;
+    const body = JSON.stringify(data ?? null);
+    const first = this.targetFor(bucketKey);
+    let response: Response;
+    try {
+      response = await this.#post(first + path, body);
+    } catch (err) {
+      // Only a connection that never opened is safe to retry elsewhere: a request that
+      // may have reached the node may also have run the job.
+      if (!neverConnected(err)) throw new GrexError('GREX_ERR_NOT_READY', `request to ${first} failed: ${describe(err)}`);
+      this.#forget(first);
+      response = await this.#postToSeeds(path, body, first, err);
+    }
+    const text = await response.text();
+    let parsed: { result?: R; activeNode?: string; error?: { code?: string; message?: string; data?: unknown } };
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      throw new GrexError('GREX_ERR_INTERNAL', `unexpected answer (${response.status}): ${text.slice(0, 200)}`);
+    }
+    if (!response.ok || parsed.error !== undefined) throw fromWire(parsed.error ?? { message: `HTTP ${response.status}` });
+    this.#remember(response.headers.get('grex-flock'), parsed.activeNode);
+    return { result: parsed.result as R, activeNode: parsed.activeNode ?? first };
+  }
+
+  async #postToSeeds(path: string, body: string, failed: string, firstError: unknown): Promise<Response> {
+    for (const seed of this.seeds) {
+      if (seed === failed) continue;
+      try {
+        return await this.#post(seed + path, body);
+      } catch (err) {
+        if (!neverConnected(err)) throw new GrexError('GREX_ERR_NOT_READY', `request to ${seed} failed: ${describe(err)}`);
+      }
+    }
+    throw new GrexError('GREX_ERR_NOT_READY', `no Grex node reachable (${describe(firstError)})`, { seeds: [...this.seeds] });
+  }
+
+  #post(url: string, body: string): Promise<Response> {
+    return fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body,
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
+  }
+
+  #remember(flockHeader: string | null, activeNode: string | undefined): void {
+    if (flockHeader === null || activeNode === undefined) return;
+    const [flockText, flocksText] = flockHeader.split('/');
+    const flock = Number(flockText);
+    const flocks = Number(flocksText);
+    if (!Number.isInteger(flock) || !Number.isInteger(flocks) || flocks < 1) return;
+    if (this.#flocks !== flocks) {
+      this.#flocks = flocks;
+      this.#activeByFlock.clear();
+    }
+    if (this.#activeByFlock.size >= this.#maxRemembered) this.#activeByFlock.clear();
+    this.#activeByFlock.set(flock, trimSlash(activeNode));
+  }
+
+  #forget(url: string): void {
+    for (const [flock, node] of this.#activeByFlock) if (node === url) this.#activeByFlock.delete(flock);
+  }
+}

@@ -1,0 +1,2 @@
+export { GrexClient, type GrexClientOptions, type ClientSubmitResult } from './grex-client.js';
+export { GrexError, type ErrorCode } from '../errors.js';

@@ -1,0 +1,37 @@
+/**
+ * The two msgpack dialects Grex speaks.
+ *
+ * - `itemCodec` encodes item values and in-process job data/results: msgpackr
+ *   with record structures (compact lists of like objects) and its extra types,
+ *   so Date, Map, Set, typed arrays and bigint survive a round trip. Each
+ *   message carries its own structures: any msgpackr decoder reads it.
+ * - `wireCodec` is plain MessagePack for HTTP clients in any language.
+ *
+ * Packr instances keep per-thread scratch buffers: every thread that imports
+ * this module gets its own.
+ */
+import { Packr, Unpackr, type Options } from 'msgpackr';
+
+// msgpackr writes JavaScript numbers as floats and bigints as 64-bit integers, so item
+// values keep their type. Wire clients in other languages send 64-bit integers for
+// plain numbers: those decode as numbers when they fit ('auto' is supported by
+// msgpackr but missing from its type declarations).
+const int64 = { int64AsType: 'auto' } as unknown as Options;
+
+export const itemCodec = new Packr({ moreTypes: true });
+
+export const wireCodec = new Packr({ ...int64, useRecords: false, mapsAsObjects: true });
+const wireDecoder = new Unpackr({ ...int64, useRecords: false, mapsAsObjects: true });
+
+export function decodeWire(bytes: Uint8Array): unknown {
+  return wireDecoder.unpack(bytes);
+}
+
+/**
+ * A copy of bytes in an ArrayBuffer of their own, safe to keep or transfer to
+ * another thread. (Not `.slice()`: on a Buffer, which msgpackr and fs return,
+ * that is a view sharing the original memory.)
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}

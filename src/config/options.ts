@@ -1,0 +1,168 @@
+/**
+ * Every option of a Grex node, declared once: its schema, default, command
+ * line flag, environment variable and description. The config file, the
+ * environment, the flags and `startNode()` are all validated against this
+ * one table, and docs/configuration.md documents it (a test keeps them in
+ * sync). Values from the environment and flags arrive as strings and are
+ * converted here.
+ */
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { DEFAULT_FLOCKS, isValidFlockCount } from '../keys.js';
+
+const number = (schema: z.ZodNumber) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):(\d{1,5})$/;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+interface OptionSpec<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** Default, or undefined for options that have none. */
+  default: () => z.output<S> | undefined;
+  flag: string;
+  env: string;
+  description: string;
+}
+
+function option<S extends z.ZodType>(spec: OptionSpec<S>): OptionSpec<S> {
+  return spec;
+}
+
+export const OPTIONS = {
+  http: option({
+    schema: z.union([
+      z.literal(false),
+      z.string().regex(HOST_PORT, 'expected host:port (port 0 picks a free port)').refine((v) => Number(v.split(':').pop()) <= 65535, 'port must be at most 65535'),
+    ]),
+    default: () => '127.0.0.1:8080',
+    flag: 'http',
+    env: 'GREX_HTTP',
+    description: 'HTTP listen address `host:port`; port 0 picks a free port (the real address is logged). `false` (in-process only): no listener.',
+  }),
+  url: option({
+    schema: z.url({ protocol: /^https?$/ }).optional(),
+    default: () => undefined,
+    flag: 'url',
+    env: 'GREX_URL',
+    description: 'The URL clients and peers reach this node at (`activeNode` in answers). Default: `http://<http address>`.',
+  }),
+  nodeId: option({
+    schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1–64 of [A-Za-z0-9_.-]').optional(),
+    default: () => undefined,
+    flag: 'node-id',
+    env: 'GREX_NODE_ID',
+    description: 'Stable id of this node. Default: generated once and kept in the data folder.',
+  }),
+  data: option({
+    schema: z.string().min(1),
+    default: () => './grex-data',
+    flag: 'data',
+    env: 'GREX_DATA',
+    description: 'Data folder (filesystem store).',
+  }),
+  store: option({
+    schema: z.enum(['fs', 'memory']),
+    default: () => 'fs' as const,
+    flag: 'store',
+    env: 'GREX_STORE',
+    description: '`fs`: items in files under the data folder. `memory`: in process memory, lost at exit (tests).',
+  }),
+  fsync: option({
+    schema: z.enum(['always', 'never']),
+    default: () => 'always' as const,
+    flag: 'fsync',
+    env: 'GREX_FSYNC',
+    description: '`always`: a write is acknowledged only after it is fsynced. `never`: leave flushing to the OS (a power loss can lose acknowledged writes).',
+  }),
+  jobs: option({
+    schema: z.string().min(1),
+    default: () => './jobs',
+    flag: 'jobs',
+    env: 'GREX_JOBS',
+    description: 'Folder of job modules (`<name>.ts` or `.js`).',
+  }),
+  workers: option({
+    schema: number(z.number().int().min(1).max(256)),
+    default: () => availableParallelism(),
+    flag: 'workers',
+    env: 'GREX_WORKERS',
+    description: 'Job worker threads. Default: the available cores.',
+  }),
+  cacheMb: option({
+    schema: number(z.number().positive().max(1 << 20)),
+    default: () => 256,
+    flag: 'cache-mb',
+    env: 'GREX_CACHE_MB',
+    description: 'Budget of the decoded-object cache of the whole node, in MiB (split between worker threads; sizes are estimated at 5× the encoded bytes).',
+  }),
+  flocks: option({
+    schema: number(z.number().int().refine(isValidFlockCount, 'expected a power of two from 1 to 1048576')),
+    default: () => DEFAULT_FLOCKS,
+    flag: 'flocks',
+    env: 'GREX_FLOCKS',
+    description: 'Number of flocks; a power of two, fixed when a cluster is created.',
+  }),
+  jobTimeoutMs: option({
+    schema: number(z.number().int().min(1).max(24 * 3600 * 1000)),
+    default: () => 30_000,
+    flag: 'job-timeout-ms',
+    env: 'GREX_JOB_TIMEOUT_MS',
+    description: 'A job running longer fails with GREX_ERR_JOB_TIMEOUT and its thread is replaced.',
+  }),
+  maxQueuedJobs: option({
+    schema: number(z.number().int().min(1)),
+    default: () => 10_000,
+    flag: 'max-queued-jobs',
+    env: 'GREX_MAX_QUEUED_JOBS',
+    description: 'Jobs running or waiting on this node; beyond it, GREX_ERR_OVERLOADED (503).',
+  }),
+  maxQueuedPerBucket: option({
+    schema: number(z.number().int().min(0)),
+    default: () => 1_000,
+    flag: 'max-queued-per-bucket',
+    env: 'GREX_MAX_QUEUED_PER_BUCKET',
+    description: 'Jobs waiting behind the running job of one bucket; beyond it, GREX_ERR_OVERLOADED (503).',
+  }),
+  bodyLimitMb: option({
+    schema: number(z.number().positive().max(1024)),
+    default: () => 8,
+    flag: 'body-limit-mb',
+    env: 'GREX_BODY_LIMIT_MB',
+    description: 'Largest HTTP request body, in MiB; larger gets GREX_ERR_BODY_TOO_LARGE (413).',
+  }),
+  itemLimitMb: option({
+    schema: number(z.number().positive().max(1024)),
+    default: () => 16,
+    flag: 'item-limit-mb',
+    env: 'GREX_ITEM_LIMIT_MB',
+    description: 'Largest stored item, in MiB; a larger one fails its job or write with GREX_ERR_ITEM_TOO_LARGE (413).',
+  }),
+  logLevel: option({
+    schema: z.enum(LOG_LEVELS),
+    default: () => 'info' as const,
+    flag: 'log-level',
+    env: 'GREX_LOG_LEVEL',
+    description: 'pino log level.',
+  }),
+} as const;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** A node's complete, validated configuration. */
+export type GrexConfig = { -readonly [K in OptionName]: z.output<(typeof OPTIONS)[K]['schema']> };
+
+/** What a caller may pass: any subset of the options. */
+export type GrexConfigInput = Partial<GrexConfig>;
+
+export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[];
+
+export function defaultConfig(): GrexConfig {
+  const config: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) {
+    const value = OPTIONS[name].default();
+    if (value !== undefined) config[name] = value;
+  }
+  return config as GrexConfig;
+}

@@ -1,0 +1,43 @@
+/**
+ * Bucket generations: the main thread's half of cache coherence.
+ *
+ * Every change to a bucket that a job thread did not make itself (a failed
+ * commit, a direct item write, a replicated write, a lost thread) gives the
+ * bucket a new generation; a job that commits gives it the generation that
+ * its thread already assumed (`nextGen` of its task). Threads compare their
+ * cached copy's generation with the task's and drop it on any difference.
+ *
+ * Generations come from one counter that only grows, so a generation is
+ * never reused. Remembered generations are bounded: a forgotten bucket gets a
+ * fresh generation when next asked, which only costs its threads a miss.
+ */
+import { LRUCache } from 'lru-cache';
+
+export class BucketGenerations {
+  #counter = 0;
+  readonly #gens: LRUCache<string, number>;
+
+  constructor(maxBuckets = 100_000) {
+    this.#gens = new LRUCache<string, number>({ max: maxBuckets });
+  }
+
+  /** A generation never handed out before. */
+  fresh(): number {
+    return ++this.#counter;
+  }
+
+  current(bucketKey: string): number {
+    let gen = this.#gens.get(bucketKey);
+    if (gen === undefined) this.#gens.set(bucketKey, (gen = this.fresh()));
+    return gen;
+  }
+
+  set(bucketKey: string, gen: number): void {
+    this.#gens.set(bucketKey, gen);
+  }
+
+  /** The bucket changed behind the threads' backs: every cached copy is stale. */
+  bump(bucketKey: string): void {
+    this.#gens.set(bucketKey, this.fresh());
+  }
+}

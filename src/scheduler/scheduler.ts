@@ -1,0 +1,260 @@
+/**
+ * The job path on the node that runs a bucket's jobs:
+ *
+ *   submit -> per-bucket FIFO -> the bucket's thread (cache, job) -> commit -> answer
+ *
+ * Commit versions the changed items (flock clock), checks their size and
+ * makes them durable through the store before the answer is given. A job that
+ * fails, times out or cannot commit leaves nothing stored and gives its
+ * bucket a new generation, so no thread keeps objects the job touched.
+ * Direct item writes (HTTP PUT/DELETE) take the same queue and commit path.
+ */
+import { itemCodec, ownedBytes } from '../codec.js';
+import { fromWire, GrexError } from '../errors.js';
+import { assertBucketKey, assertItemKey, assertJobName, flockOf, fnv1a32 } from '../keys.js';
+import type { ItemEncoding, ItemRecord } from '../store/item-record.js';
+import type { ItemStore } from '../store/item-store.js';
+import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
+import { ThreadLostError, type JobPool, type StoreReader } from '../workers/job-pool.js';
+import type { ItemChange, JobReply, PayloadEncoding } from '../workers/protocol.js';
+import { BucketGenerations } from './bucket-generations.js';
+import { BucketQueue, type EnqueueResult } from './bucket-queue.js';
+import type { FlockClock } from './flock-clock.js';
+
+export interface JobRequest {
+  bucketKey: string;
+  jobName: string;
+  /** JSON text, msgpack bytes or msgpackr value bytes, per dataEncoding. */
+  data: string | Uint8Array | undefined;
+  dataEncoding: PayloadEncoding;
+  resultEncoding: PayloadEncoding;
+}
+
+export interface JobOutcome {
+  /** The encoded result, per the request's resultEncoding. */
+  result: string | Uint8Array;
+  /** Versions given to the job's changes, by itemKey. */
+  versions: Record<string, Version>;
+  threadId: number;
+}
+
+export interface ItemWrite {
+  bucketKey: string;
+  itemKey: string;
+  /** New bytes, or null to delete. */
+  bytes: Uint8Array | null;
+  encoding: ItemEncoding;
+  /** Only write if the item's current version is this one (NO_VERSION: only if absent). */
+  ifMatch?: Version | undefined;
+}
+
+export interface SchedulerOptions {
+  pool: JobPool;
+  store: ItemStore;
+  clock: FlockClock;
+  flocks: number;
+  /** Names of the loaded jobs. */
+  jobs: ReadonlySet<string>;
+  jobTimeoutMs: number;
+  maxQueuedJobs: number;
+  maxQueuedPerBucket: number;
+  itemLimitBytes: number;
+}
+
+/** Seconds a client should wait before retrying an overloaded node. */
+export const OVERLOAD_RETRY_AFTER_SECONDS = 1;
+
+export class Scheduler {
+  readonly #pool: JobPool;
+  readonly #store: ItemStore;
+  readonly #clock: FlockClock;
+  readonly #flocks: number;
+  readonly #jobs: ReadonlySet<string>;
+  readonly #jobTimeoutMs: number;
+  readonly #itemLimitBytes: number;
+  readonly #queue: BucketQueue;
+  readonly #gens = new BucketGenerations();
+  #stopping = false;
+
+  constructor(options: SchedulerOptions) {
+    this.#pool = options.pool;
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#flocks = options.flocks;
+    this.#jobs = options.jobs;
+    this.#jobTimeoutMs = options.jobTimeoutMs;
+    this.#itemLimitBytes = options.itemLimitBytes;
+    this.#queue = new BucketQueue({ maxPerBucket: options.maxQueuedPerBucket, maxTotal: options.maxQueuedJobs });
+  }
+
+  /** Jobs running or waiting. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  flockOf(bucketKey: string): number {
+    return flockOf(bucketKey, this.#flocks);
+  }
+
+  /** Runs a job against a bucket; resolves once its changes are durable. */
+  submit(request: JobRequest): Promise<JobOutcome> {
+    assertBucketKey(request.bucketKey);
+    assertJobName(request.jobName);
+    if (!this.#jobs.has(request.jobName)) {
+      return Promise.reject(new GrexError('GREX_ERR_JOB_NOT_FOUND', `no job named ${request.jobName}`, { job: request.jobName }));
+    }
+    return this.#enqueue(request.bucketKey, () => this.#runJob(request, false));
+  }
+
+  /** Writes or deletes one item directly, in the bucket's turn; resolves with its new version. */
+  writeItem(write: ItemWrite): Promise<Version> {
+    assertBucketKey(write.bucketKey);
+    assertItemKey(write.itemKey);
+    return this.#enqueue(write.bucketKey, async () => {
+      const flock = this.flockOf(write.bucketKey);
+      try {
+        const current = await this.#store.read(flock, write.bucketKey, write.itemKey);
+        const live = current !== undefined && !current.tombstone;
+        if (write.ifMatch !== undefined) {
+          const version = live ? current.version : NO_VERSION;
+          if (compareVersions(version, write.ifMatch) !== 0) {
+            throw new GrexError(
+              'GREX_ERR_VERSION_CONFLICT',
+              `item ${write.itemKey} is at version ${formatVersion(version)}, not ${formatVersion(write.ifMatch)}`,
+              { version: formatVersion(version) },
+            );
+          }
+        }
+        if (write.bytes === null && !live) {
+          throw new GrexError('GREX_ERR_ITEM_NOT_FOUND', `bucket has no item ${JSON.stringify(write.itemKey)}`);
+        }
+        const [version] = await this.#commit(flock, write.bucketKey, [
+          { itemKey: write.itemKey, bytes: write.bytes, encoding: write.encoding },
+        ]);
+        return version!;
+      } finally {
+        this.#gens.bump(write.bucketKey);
+      }
+    });
+  }
+
+  #enqueue<T>(bucketKey: string, work: () => Promise<T>): Promise<T> {
+    if (this.#stopping) return Promise.reject(new GrexError('GREX_ERR_SHUTTING_DOWN', 'the node is stopping'));
+    return new Promise<T>((resolve, reject) => {
+      const outcome: EnqueueResult = this.#queue.push(bucketKey, () => work().then(resolve, reject));
+      if (outcome !== 'accepted') {
+        const scope = outcome === 'bucket-full' ? 'bucket' : 'node';
+        reject(
+          new GrexError(
+            'GREX_ERR_OVERLOADED',
+            scope === 'bucket'
+              ? `bucket ${bucketKey} already has ${this.#queue.limits.maxPerBucket} jobs waiting`
+              : `node has ${this.#queue.limits.maxTotal} jobs queued`,
+            { scope, retryAfterSeconds: OVERLOAD_RETRY_AFTER_SECONDS },
+          ),
+        );
+      }
+    });
+  }
+
+  async #runJob(request: JobRequest, isRetry: boolean): Promise<JobOutcome> {
+    const { bucketKey } = request;
+    const gen = this.#gens.current(bucketKey);
+    const nextGen = this.#gens.fresh();
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.#jobTimeoutMs);
+    let reply: JobReply;
+    try {
+      reply = await this.#pool.runJob(
+        { kind: 'job', ...request, gen, nextGen },
+        this.#pool.slotOf(fnv1a32(bucketKey)),
+        timeout.signal,
+      );
+    } catch (err) {
+      this.#gens.bump(bucketKey);
+      if (timeout.signal.aborted) {
+        throw new GrexError('GREX_ERR_JOB_TIMEOUT', `job ${request.jobName} ran longer than ${this.#jobTimeoutMs} ms`, {
+          job: request.jobName,
+          timeoutMs: this.#jobTimeoutMs,
+        });
+      }
+      // Its thread was replaced because another job on it timed out. This job never
+      // finished and nothing of it was stored, so it is safe to run it once more.
+      if (err instanceof ThreadLostError && !isRetry) return this.#runJob(request, true);
+      throw new GrexError('GREX_ERR_INTERNAL', `job ${request.jobName} lost its thread: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!reply.ok) {
+      this.#gens.bump(bucketKey);
+      throw fromWire(reply.error);
+    }
+    const versions: Record<string, Version> = {};
+    if (reply.changes.length > 0) {
+      try {
+        const assigned = await this.#commit(this.flockOf(bucketKey), bucketKey, reply.changes);
+        reply.changes.forEach((change, i) => (versions[change.itemKey] = assigned[i]!));
+      } catch (err) {
+        this.#gens.bump(bucketKey);
+        throw err;
+      }
+      this.#gens.set(bucketKey, nextGen);
+    }
+    return { result: reply.result, versions, threadId: reply.threadId };
+  }
+
+  /** Versions and stores a bucket's changes; resolves when they are durable. */
+  async #commit(flock: number, bucketKey: string, changes: readonly ItemChange[]): Promise<Version[]> {
+    for (const change of changes) {
+      if (change.bytes !== null && change.bytes.byteLength > this.#itemLimitBytes) {
+        throw new GrexError(
+          'GREX_ERR_ITEM_TOO_LARGE',
+          `item ${JSON.stringify(change.itemKey)} is ${change.bytes.byteLength} bytes; the limit is ${this.#itemLimitBytes}`,
+          { itemKey: change.itemKey, bytes: change.bytes.byteLength, limit: this.#itemLimitBytes },
+        );
+      }
+    }
+    const versions = await this.#clock.next(flock, changes.length);
+    const records: ItemRecord[] = changes.map((change, i) => ({
+      bucketKey,
+      itemKey: change.itemKey,
+      version: versions[i]!,
+      tombstone: change.bytes === null,
+      encoding: change.encoding,
+      payload: change.bytes ?? new Uint8Array(0),
+    }));
+    await this.#store.commit(flock, records);
+    return versions;
+  }
+
+  /** Refuses new work and resolves when every queued and running job has finished. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#queue.idle();
+  }
+}
+
+/** How job threads read a node's committed items. */
+export function storeReader(store: ItemStore, flocks: number): StoreReader {
+  return {
+    get: async (bucketKey, itemKey) => {
+      const record = await store.readLive(flockOf(bucketKey, flocks), bucketKey, itemKey);
+      return record === undefined ? undefined : { payload: record.payload, encoding: record.encoding };
+    },
+    keys: async (bucketKey) => (await store.listLive(flockOf(bucketKey, flocks), bucketKey)).map((h) => h.itemKey),
+  };
+}
+
+/** Encodes in-process job data for a worker thread; values msgpackr cannot encode are refused. */
+export function encodeJobValue(data: unknown): Uint8Array | undefined {
+  if (data === undefined) return undefined;
+  try {
+    return ownedBytes(itemCodec.pack(data));
+  } catch (err) {
+    throw new GrexError('GREX_ERR_JOB_DATA_INVALID', `job data cannot be encoded: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The storage seam. A backend keeps item records and per-flock metadata and
+ * knows nothing of jobs, versions policy or the cluster. Implementations:
+ * the filesystem (default) and memory (tests); others (LMDB, S3) fit here.
+ *
+ * Contract every backend keeps (test/unit/store/backend-contract.ts checks it):
+ * - `write` stores each record atomically: a reader sees the old record or
+ *   the new one, never a torn one, even after a crash mid-write;
+ * - when `write` resolves, the records are durable per the fsync policy;
+ * - `read` verifies checksums and throws GREX_ERR_STORE_CORRUPT rather than
+ *   return bytes that fail them;
+ * - tombstones are records too: `read` and `list` return them.
+ */
+import type { ItemHeader, ItemRecord } from './item-record.js';
+
+export type FsyncPolicy = 'always' | 'never';
+
+export interface Backend {
+  /** Prepares the backend (create folders, remove stray temp files, take the lock). */
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** An item's record, tombstones included; undefined when there is none. */
+  read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined>;
+  /** Stores records of one flock, each atomically; durable per the fsync policy once resolved. */
+  write(flock: number, records: readonly ItemRecord[]): Promise<void>;
+  /** Removes an item's record for good (tombstone collection, dropping a flock). */
+  remove(flock: number, bucketKey: string, itemKey: string): Promise<void>;
+  /** Headers of a bucket's items, tombstones included, in no particular order. */
+  list(flock: number, bucketKey: string): Promise<ItemHeader[]>;
+  /** The bucket keys that have records in a flock. */
+  buckets(flock: number): AsyncIterable<string>;
+  /** Opaque per-flock metadata (leadership term, sequence reservation). */
+  readFlockMeta(flock: number): Promise<Uint8Array | undefined>;
+  writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void>;
+}

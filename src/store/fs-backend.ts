@@ -1,0 +1,303 @@
+/**
+ * The filesystem backend: one file per item.
+ *
+ *   <dir>/LOCK                                  pid of the process using the folder
+ *   <dir>/tmp/                                  temp files; emptied at open
+ *   <dir>/flocks/<flock>/.flock                 flock metadata
+ *   <dir>/flocks/<flock>/<bucket>/<item>        item records (see item-record.ts)
+ *
+ * Bucket and item names are encoded by key-names.ts, so no key can reach
+ * outside `<dir>/flocks/<flock>/`. A write goes to a temp file, is fsynced
+ * (policy `always`), renamed over the item's name and its folder fsynced: a
+ * crash leaves the old record or the new one, never a torn one. Temp files
+ * live in one folder on the same filesystem so stray ones are found at open
+ * without walking the data.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GrexError } from '../errors.js';
+import { keyProblem } from '../keys.js';
+import type { Backend, FsyncPolicy } from './backend.js';
+import {
+  decodeItemHeader,
+  decodeItemRecord,
+  encodeItemRecord,
+  HEADER_MAX_BYTES,
+  type ItemHeader,
+  type ItemRecord,
+} from './item-record.js';
+import { decodeKeyName, encodeKeyName } from './key-names.js';
+
+export interface FsBackendOptions {
+  /** The data folder. */
+  dir: string;
+  /** `always` (default): fsync files and folders before a write resolves; `never`: leave it to the OS. */
+  fsync?: FsyncPolicy;
+}
+
+const FLOCK_META_NAME = '.flock';
+/** Data folders locked by this process: a second node in the same process must not share one. */
+const lockedHere = new Set<string>();
+
+function isCode(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === code;
+}
+
+function ioError(what: string, err: unknown): GrexError {
+  if (err instanceof GrexError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? 'EIO';
+  return new GrexError('GREX_ERR_STORE_IO', `${what}: ${code}`, { errno: code }, { cause: err });
+}
+
+export class FsBackend implements Backend {
+  readonly dir: string;
+  readonly fsync: FsyncPolicy;
+  readonly #flocksDir: string;
+  readonly #tmpDir: string;
+  readonly #lockFile: string;
+  #tmpCounter = 0;
+  readonly #tmpPrefix = randomBytes(4).toString('hex');
+  #locked = false;
+
+  constructor(options: FsBackendOptions) {
+    this.dir = options.dir;
+    this.fsync = options.fsync ?? 'always';
+    this.#flocksDir = join(this.dir, 'flocks');
+    this.#tmpDir = join(this.dir, 'tmp');
+    this.#lockFile = join(this.dir, 'LOCK');
+  }
+
+  async open(): Promise<void> {
+    try {
+      await mkdir(this.#flocksDir, { recursive: true });
+      await this.#lock();
+      // Stray temp files are writes that never completed: none was acknowledged.
+      await rm(this.#tmpDir, { recursive: true, force: true });
+      await mkdir(this.#tmpDir, { recursive: true });
+      await this.#syncDir(this.dir);
+    } catch (err) {
+      throw ioError(`cannot open data folder ${this.dir}`, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#locked) return;
+    this.#locked = false;
+    lockedHere.delete(this.#lockFile);
+    await unlink(this.#lockFile).catch(() => {});
+  }
+
+  async #lock(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await writeFile(this.#lockFile, String(process.pid), { flag: 'wx' });
+        this.#locked = true;
+        lockedHere.add(this.#lockFile);
+        return;
+      } catch (err) {
+        if (!isCode(err, 'EEXIST')) throw err;
+      }
+      const owner = Number((await readFile(this.#lockFile, 'utf8').catch(() => '')).trim());
+      const ownedHere = owner === process.pid && lockedHere.has(this.#lockFile);
+      if (ownedHere || (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner))) {
+        throw new GrexError('GREX_ERR_DATA_LOCKED', `data folder ${this.dir} is in use by process ${owner}`, { pid: owner });
+      }
+      // The owner is gone (crashed): the lock is stale.
+      await unlink(this.#lockFile).catch(() => {});
+    }
+    throw new GrexError('GREX_ERR_DATA_LOCKED', `cannot take the lock on data folder ${this.dir}`);
+  }
+
+  #flockDir(flock: number): string {
+    return join(this.#flocksDir, String(flock));
+  }
+
+  #bucketDir(flock: number, bucketKey: string): string {
+    return join(this.#flockDir(flock), encodeKeyName(bucketKey));
+  }
+
+  #itemPath(flock: number, bucketKey: string, itemKey: string): string {
+    return join(this.#bucketDir(flock, bucketKey), encodeKeyName(itemKey));
+  }
+
+  async read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.#itemPath(flock, bucketKey, itemKey));
+    } catch (err) {
+      if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) return undefined;
+      throw ioError(`cannot read item ${flock}/${bucketKey}/${itemKey}`, err);
+    }
+    return decodeItemRecord(bytes, `${flock}/${bucketKey}/${itemKey}`, { bucketKey, itemKey });
+  }
+
+  async write(flock: number, records: readonly ItemRecord[]): Promise<void> {
+    await Promise.all(
+      records.map((record) =>
+        this.#writeAtomically(this.#bucketDir(flock, record.bucketKey), encodeKeyName(record.itemKey), encodeItemRecord(record)).catch(
+          (err: unknown) => {
+            throw ioError(`cannot write item ${flock}/${record.bucketKey}/${record.itemKey}`, err);
+          },
+        ),
+      ),
+    );
+  }
+
+  async #writeAtomically(dir: string, name: string, bytes: Uint8Array): Promise<void> {
+    const tmp = join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCounter++).toString(36)}`);
+    try {
+      const handle = await open(tmp, 'w');
+      try {
+        await handle.write(bytes, 0, bytes.length, 0);
+        if (this.fsync === 'always') await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      const target = join(dir, name);
+      try {
+        await rename(tmp, target);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw err;
+        // First write into this bucket (or flock): create the folders, then retry.
+        await this.#makeDirs(dir);
+        await rename(tmp, target);
+      }
+      await this.#syncDir(dir);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async #makeDirs(dir: string): Promise<void> {
+    const created = await mkdir(dir, { recursive: true });
+    if (created === undefined || this.fsync !== 'always') return;
+    // Make the new folder entries durable: every parent of a created folder.
+    let parent = dir;
+    while (parent.length >= created.length) {
+      parent = join(parent, '..');
+      await this.#syncDir(parent);
+    }
+  }
+
+  async #syncDir(dir: string): Promise<void> {
+    if (this.fsync !== 'always') return;
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async remove(flock: number, bucketKey: string, itemKey: string): Promise<void> {
+    const dir = this.#bucketDir(flock, bucketKey);
+    try {
+      await unlink(join(dir, encodeKeyName(itemKey)));
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return;
+      throw ioError(`cannot remove item ${flock}/${bucketKey}/${itemKey}`, err);
+    }
+    try {
+      await rmdir(dir); // only succeeds when the bucket is now empty
+    } catch {
+      await this.#syncDir(dir).catch(() => {});
+      return;
+    }
+    await this.#syncDir(this.#flockDir(flock)).catch(() => {});
+  }
+
+  async list(flock: number, bucketKey: string): Promise<ItemHeader[]> {
+    const dir = this.#bucketDir(flock, bucketKey);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return [];
+      throw ioError(`cannot list bucket ${flock}/${bucketKey}`, err);
+    }
+    const headers: ItemHeader[] = [];
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const header = await this.#readHeader(join(dir, name), `${flock}/${bucketKey}/${name}`);
+      if (header !== undefined && header.bucketKey === bucketKey && encodeKeyName(header.itemKey) === name) {
+        headers.push(header);
+      }
+    }
+    return headers;
+  }
+
+  async #readHeader(path: string, where: string): Promise<ItemHeader | undefined> {
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined; // removed while listing
+      throw ioError(`cannot read ${where}`, err);
+    }
+    try {
+      const buffer = Buffer.allocUnsafe(HEADER_MAX_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, HEADER_MAX_BYTES, 0);
+      const { payloadOffset: _payloadOffset, ...header } = decodeItemHeader(buffer.subarray(0, bytesRead), where);
+      return header;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async *buckets(flock: number): AsyncIterable<string> {
+    const flockDir = this.#flockDir(flock);
+    let names: string[];
+    try {
+      names = await readdir(flockDir);
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return;
+      throw ioError(`cannot list flock ${flock}`, err);
+    }
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const key = decodeKeyName(name) ?? (await this.#bucketKeyFromRecords(join(flockDir, name), `${flock}/${name}`));
+      if (key !== null && keyProblem(key) === null && encodeKeyName(key) === name) yield key;
+    }
+  }
+
+  /** A hashed bucket folder's key, from the header of any record in it. */
+  async #bucketKeyFromRecords(dir: string, where: string): Promise<string | null> {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      try {
+        const header = await this.#readHeader(join(dir, name), `${where}/${name}`);
+        if (header !== undefined) return header.bucketKey;
+      } catch {
+        // a corrupt record says nothing reliable; try the next one
+      }
+    }
+    return null;
+  }
+
+  async readFlockMeta(flock: number): Promise<Uint8Array | undefined> {
+    try {
+      return await readFile(join(this.#flockDir(flock), FLOCK_META_NAME));
+    } catch (err) {
+      if (isCode(err, 'ENOENT')) return undefined;
+      throw ioError(`cannot read metadata of flock ${flock}`, err);
+    }
+  }
+
+  async writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void> {
+    await this.#writeAtomically(this.#flockDir(flock), FLOCK_META_NAME, bytes).catch((err: unknown) => {
+      throw ioError(`cannot write metadata of flock ${flock}`, err);
+    });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isCode(err, 'EPERM');
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The on-disk (and in-memory) form of one stored item.
+ *
+ * Layout, little-endian, 36-byte fixed header:
+ *
+ *   0  "GRXI"        magic
+ *   4  u8            format (1)
+ *   5  u8            flags: bit 0 tombstone, bit 1 payload is msgpack
+ *   6  u16           bucketKey byte length
+ *   8  u16           itemKey byte length
+ *  10  u16           reserved (0)
+ *  12  u32           term
+ *  16  u32, u32      seq (high 21 bits, low 32 bits)
+ *  24  u32           payload byte length
+ *  28  u32           CRC-32 of the payload
+ *  32  u32           CRC-32 of bytes 0..31 and the two keys
+ *  36  bucketKey, itemKey (UTF-8), payload
+ *
+ * The keys are stored in the record so that a file is self-describing (file
+ * names of long keys are hashes) and a misplaced file is detected. Two
+ * checksums let a listing verify headers without reading payloads; a read
+ * verifies both and never returns bytes that fail (GREX_ERR_STORE_CORRUPT).
+ */
+import { crc32 } from 'node:zlib';
+import { GrexError } from '../errors.js';
+import type { Version } from './version.js';
+
+export type ItemEncoding = 'msgpack' | 'raw';
+
+export interface ItemRecord {
+  readonly bucketKey: string;
+  readonly itemKey: string;
+  readonly version: Version;
+  readonly tombstone: boolean;
+  readonly encoding: ItemEncoding;
+  /** The item's bytes; empty for a tombstone. */
+  readonly payload: Uint8Array;
+}
+
+/** What a listing knows of an item without reading its payload. */
+export interface ItemHeader {
+  readonly bucketKey: string;
+  readonly itemKey: string;
+  readonly version: Version;
+  readonly tombstone: boolean;
+  readonly encoding: ItemEncoding;
+  readonly size: number;
+}
+
+const MAGIC = 0x49585247; // "GRXI" read as a little-endian u32
+const FORMAT = 1;
+const FLAG_TOMBSTONE = 1;
+const FLAG_MSGPACK = 2;
+export const HEADER_FIXED_BYTES = 36;
+/** Enough to read any header and both keys (each at most 256 bytes). */
+export const HEADER_MAX_BYTES = HEADER_FIXED_BYTES + 2 * 256;
+const SEQ_SPLIT = 0x100000000;
+
+export function encodeItemRecord(record: ItemRecord): Buffer {
+  const bucketBytes = Buffer.from(record.bucketKey, 'utf8');
+  const itemBytes = Buffer.from(record.itemKey, 'utf8');
+  const payload = record.tombstone ? new Uint8Array(0) : record.payload;
+  const keysEnd = HEADER_FIXED_BYTES + bucketBytes.length + itemBytes.length;
+  const out = Buffer.allocUnsafe(keysEnd + payload.length);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt8(FORMAT, 4);
+  out.writeUInt8((record.tombstone ? FLAG_TOMBSTONE : 0) | (record.encoding === 'msgpack' ? FLAG_MSGPACK : 0), 5);
+  out.writeUInt16LE(bucketBytes.length, 6);
+  out.writeUInt16LE(itemBytes.length, 8);
+  out.writeUInt16LE(0, 10);
+  out.writeUInt32LE(record.version.term, 12);
+  out.writeUInt32LE(Math.floor(record.version.seq / SEQ_SPLIT), 16);
+  out.writeUInt32LE(record.version.seq % SEQ_SPLIT, 20);
+  out.writeUInt32LE(payload.length, 24);
+  out.writeUInt32LE(crc32(payload), 28);
+  bucketBytes.copy(out, HEADER_FIXED_BYTES);
+  itemBytes.copy(out, HEADER_FIXED_BYTES + bucketBytes.length);
+  out.writeUInt32LE(crc32(out.subarray(HEADER_FIXED_BYTES, keysEnd), crc32(out.subarray(0, 32))), 32);
+  out.set(payload, keysEnd);
+  return out;
+}
+
+function corrupt(where: string, why: string): GrexError {
+  return new GrexError('GREX_ERR_STORE_CORRUPT', `stored item ${where} is corrupt: ${why}`);
+}
+
+/** Decodes and verifies a header (the first bytes of a record); `where` names the item in errors. */
+export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader & { payloadOffset: number } {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < HEADER_FIXED_BYTES) throw corrupt(where, `only ${buf.length} bytes`);
+  if (buf.readUInt32LE(0) !== MAGIC) throw corrupt(where, 'bad magic');
+  if (buf.readUInt8(4) !== FORMAT) throw corrupt(where, `unknown format ${buf.readUInt8(4)}`);
+  const bucketLength = buf.readUInt16LE(6);
+  const itemLength = buf.readUInt16LE(8);
+  const keysEnd = HEADER_FIXED_BYTES + bucketLength + itemLength;
+  if (bucketLength > 256 || itemLength > 256 || buf.length < keysEnd) throw corrupt(where, 'truncated header');
+  const headerCrc = crc32(buf.subarray(HEADER_FIXED_BYTES, keysEnd), crc32(buf.subarray(0, 32)));
+  if (headerCrc !== buf.readUInt32LE(32)) throw corrupt(where, 'header checksum mismatch');
+  const flags = buf.readUInt8(5);
+  return {
+    bucketKey: buf.toString('utf8', HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + bucketLength),
+    itemKey: buf.toString('utf8', HEADER_FIXED_BYTES + bucketLength, keysEnd),
+    version: { term: buf.readUInt32LE(12), seq: buf.readUInt32LE(16) * SEQ_SPLIT + buf.readUInt32LE(20) },
+    tombstone: (flags & FLAG_TOMBSTONE) !== 0,
+    encoding: (flags & FLAG_MSGPACK) !== 0 ? 'msgpack' : 'raw',
+    size: buf.readUInt32LE(24),
+    payloadOffset: keysEnd,
+  };
+}
+
+/**
+ * Decodes and verifies a whole record. The payload is a view into `bytes`
+ * (no copy). `expect` names the keys the caller asked for: a record for other
+ * keys (a misplaced file) is corrupt too.
+ */
+export function decodeItemRecord(
+  bytes: Uint8Array,
+  where: string,
+  expect?: { bucketKey: string; itemKey: string },
+): ItemRecord {
+  const header = decodeItemHeader(bytes, where);
+  const end = header.payloadOffset + header.size;
+  if (bytes.length !== end) throw corrupt(where, `length ${bytes.length}, header says ${end}`);
+  const payload = bytes.subarray(header.payloadOffset, end);
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (crc32(payload) !== view.readUInt32LE(28)) throw corrupt(where, 'payload checksum mismatch');
+  if (expect !== undefined && (expect.bucketKey !== header.bucketKey || expect.itemKey !== header.itemKey)) {
+    throw corrupt(where, 'record belongs to another item');
+  }
+  return {
+    bucketKey: header.bucketKey,
+    itemKey: header.itemKey,
+    version: header.version,
+    tombstone: header.tombstone,
+    encoding: header.encoding,
+    payload,
+  };
+}

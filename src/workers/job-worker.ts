@@ -1,0 +1,129 @@
+/**
+ * Entry of a job worker thread (loaded by piscina).
+ *
+ * Per job: drop the bucket's cached copies if their generation is not the
+ * task's, decode the data, run the job against a context over the cache,
+ * encode its changes and result, update the cache, and hand back bytes. Every
+ * failure becomes an error reply; nothing thrown here may crash the thread.
+ */
+import { threadId, workerData } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { decodeWire, itemCodec, ownedBytes, wireCodec } from '../codec.js';
+import { asGrexError, GrexError } from '../errors.js';
+import { WorkerJobContext } from './job-context.js';
+import { loadJob } from './job-loader.js';
+import { ObjectCache } from './object-cache.js';
+import type { CacheStats, JobReply, JobTask, LoadReply, PayloadEncoding, WorkerConfig, WorkerTask } from './protocol.js';
+import { StorePort } from './store-port.js';
+
+const config = workerData as WorkerConfig;
+const cache = new ObjectCache(config.cacheBytes);
+const store = new StorePort();
+
+function decodeData(data: JobTask['data'], encoding: PayloadEncoding): unknown {
+  if (data === undefined) return undefined;
+  try {
+    if (encoding === 'json') return (data as string).length === 0 ? undefined : JSON.parse(data as string);
+    if (encoding === 'msgpack') return (data as Uint8Array).byteLength === 0 ? undefined : decodeWire(data as Uint8Array);
+    return itemCodec.unpack(data as Uint8Array);
+  } catch (err) {
+    throw new GrexError('GREX_ERR_BODY_MALFORMED', `job data is not valid ${encoding === 'json' ? 'JSON' : 'msgpack'}: ${(err as Error).message}`);
+  }
+}
+
+function encodeResult(result: unknown, encoding: PayloadEncoding): string | Uint8Array {
+  try {
+    if (encoding === 'json') return JSON.stringify(result === undefined ? null : result);
+    if (encoding === 'msgpack') return ownedBytes(wireCodec.pack(result));
+    return ownedBytes(itemCodec.pack(result));
+  } catch (err) {
+    throw new GrexError('GREX_ERR_JOB_RESULT_INVALID', `the job's result cannot be encoded as ${encoding}: ${(err as Error).message}`);
+  }
+}
+
+async function runJob(task: JobTask): Promise<JobReply> {
+  cache.sync(task.bucketKey, task.gen);
+  const path = config.jobs[task.jobName];
+  if (path === undefined) {
+    return { ok: false, error: { code: 'GREX_ERR_JOB_NOT_FOUND', message: `no job named ${task.jobName}` }, threadId };
+  }
+  const ctx = new WorkerJobContext(task.bucketKey, task.gen, cache, store);
+  try {
+    const data = decodeData(task.data, task.dataEncoding);
+    const job = await loadJob(path);
+    let output: unknown;
+    try {
+      output = await job(ctx, data);
+    } catch (err) {
+      // Errors from ctx (a corrupt item, an invalid key) keep their code; the job's own become JOB_FAILED.
+      if (err instanceof GrexError && err.code !== 'GREX_ERR_INTERNAL') throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new GrexError('GREX_ERR_JOB_FAILED', message, { job: task.jobName });
+    }
+    const changes = ctx.close();
+    const result = encodeResult(output, task.resultEncoding);
+    // From here the job succeeded on this thread: the cache holds its changes, at the
+    // generation the bucket gets if they commit (a failed commit bumps it elsewhere).
+    for (const change of changes) cache.store(task.bucketKey, change.itemKey, change.entry, task.gen);
+    if (changes.length > 0) cache.setGen(task.bucketKey, task.nextGen);
+    const reply: JobReply = {
+      ok: true,
+      result,
+      changes: changes.map(({ itemKey, bytes, encoding }) => ({ itemKey, bytes, encoding })),
+      threadId,
+    };
+    // Msgpack change buffers are owned by the reply alone: move them. Raw ones are also cached: copy.
+    const transfer: ArrayBuffer[] = [];
+    for (const change of changes) if (change.bytes !== null && change.encoding === 'msgpack') transfer.push(change.bytes.buffer as ArrayBuffer);
+    if (typeof result !== 'string') transfer.push(result.buffer as ArrayBuffer);
+    return transfer.length === 0 ? reply : (moveAll(reply, transfer) as unknown as JobReply);
+  } catch (err) {
+    ctx.abandon();
+    // The job may have changed cached objects in place: forget the bucket.
+    cache.dropBucket(task.bucketKey);
+    return { ok: false, error: asGrexError(err).toWire(), threadId };
+  }
+}
+
+/** A value piscina sends with its ArrayBuffers transferred (the Transferable protocol). */
+function moveAll(value: object, buffers: ArrayBuffer[]): object {
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never);
+}
+
+async function loadAll(): Promise<LoadReply> {
+  const problems: string[] = [];
+  const jobs: string[] = [];
+  for (const [name, path] of Object.entries(config.jobs)) {
+    try {
+      await loadJob(path);
+      jobs.push(name);
+    } catch (err) {
+      problems.push(`${name} (${path}): ${(err as Error).message}`);
+    }
+  }
+  return { threadId, jobs, problems };
+}
+
+function stats(): CacheStats {
+  return {
+    threadId,
+    hits: cache.hits,
+    misses: cache.misses,
+    evictions: cache.evictions,
+    bytes: cache.bytes,
+    maxBytes: cache.maxBytes,
+    items: cache.items,
+    buckets: cache.bucketCount,
+  };
+}
+
+export default async function handle(task: WorkerTask): Promise<JobReply | LoadReply | CacheStats> {
+  switch (task.kind) {
+    case 'job':
+      return runJob(task);
+    case 'load':
+      return loadAll();
+    case 'stats':
+      return stats();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Messages between the main thread and the job worker threads.
+ *
+ * Everything that crosses is a string, bytes or plain numbers: job data and
+ * results are encoded on the side that has them (JSON or msgpack for HTTP,
+ * msgpackr "value" encoding for in-process calls), so a value that cannot
+ * cross is an error of that request, never a crashed thread. Changed items
+ * come back as bytes in their own ArrayBuffers, transferred, not copied.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { WireError } from '../errors.js';
+import type { ItemEncoding } from '../store/item-record.js';
+
+/** How job data and results travel: JSON text, standard msgpack, or msgpackr with Grex's item types. */
+export type PayloadEncoding = 'json' | 'msgpack' | 'value';
+
+export interface JobTask {
+  kind: 'job';
+  bucketKey: string;
+  jobName: string;
+  /** JSON text, msgpack bytes, or msgpackr value bytes, per dataEncoding; undefined for no data. */
+  data: string | Uint8Array | undefined;
+  dataEncoding: PayloadEncoding;
+  resultEncoding: PayloadEncoding;
+  /** The bucket's generation now: a thread whose cached copy has another one drops it. */
+  gen: number;
+  /** The generation the bucket gets if this job's changes commit. */
+  nextGen: number;
+}
+
+export interface LoadTask {
+  kind: 'load';
+}
+
+export interface StatsTask {
+  kind: 'stats';
+}
+
+export type WorkerTask = JobTask | LoadTask | StatsTask;
+
+export interface ItemChange {
+  itemKey: string;
+  /** The new bytes, or null for a delete. */
+  bytes: Uint8Array | null;
+  encoding: ItemEncoding;
+}
+
+export type JobReply =
+  | { ok: true; result: string | Uint8Array; changes: ItemChange[]; threadId: number }
+  | { ok: false; error: WireError; threadId: number };
+
+export interface LoadReply {
+  threadId: number;
+  jobs: string[];
+  problems: string[];
+}
+
+export interface CacheStats {
+  threadId: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  /** Estimated bytes of the decoded objects held (see object-cache.ts). */
+  bytes: number;
+  maxBytes: number;
+  items: number;
+  buckets: number;
+}
+
+/** Requests a worker sends to the main thread's store on its own MessagePort. */
+export type StoreRequest =
+  | { id: number; op: 'get'; bucketKey: string; itemKey: string }
+  | { id: number; op: 'keys'; bucketKey: string };
+
+export type StoreReply =
+  | { id: number; ok: true; bytes: Uint8Array | null; encoding: ItemEncoding | null }
+  | { id: number; ok: true; keys: string[] }
+  | { id: number; ok: false; error: WireError };
+
+/** First message of every worker thread on parentPort: the port its store requests use. */
+export interface StorePortHello {
+  grexStorePort: MessagePort;
+  threadId: number;
+}
+
+/** What every worker thread is started with. */
+export interface WorkerConfig {
+  /** job name -> absolute path of its module */
+  jobs: Record<string, string>;
+  /** Cache budget of each thread, in bytes. */
+  cacheBytes: number;
+}

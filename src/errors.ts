@@ -101,7 +101,7 @@ export const ERRORS = {
   GREX_ERR_VERSION_INVALID: {
     status: 400,
     retryable: false,
-    summary: 'An If-Match version is not of the form <term>-<seq> (or * / 0 for "absent").',
+    summary: 'An If-Match version is not of the form <term>-<seq> (or 0 for "absent").',
   },
   GREX_ERR_VERSION_CONFLICT: {
     status: 409,
@@ -122,6 +122,11 @@ export const ERRORS = {
     status: 503,
     retryable: true,
     summary: 'The node has not finished starting (or is stopping).',
+  },
+  GREX_ERR_NODE_UNREACHABLE: {
+    status: null,
+    retryable: false,
+    summary: 'A client could not reach any node, or lost the connection after sending (the job may or may not have run).',
   },
   GREX_ERR_STORE_CORRUPT: {
     status: 500,

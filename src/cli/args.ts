@@ -58,7 +58,7 @@ export interface ClientArgs {
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 /** Arguments of the commands that talk to a running node (submit, status). */
-export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv): ClientArgs {
+export function parseClientArgs(argv: string[]): ClientArgs {
   let parsed;
   try {
     parsed = parseArgs({
@@ -72,7 +72,7 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv): ClientA
   }
   return {
     positionals: parsed.positionals,
-    url: parsed.values.url ?? env.GREX_URL ?? DEFAULT_URL,
+    url: parsed.values.url ?? DEFAULT_URL,
     help: parsed.values.help === true,
   };
 }

@@ -21,7 +21,7 @@ const USAGE = `Usage:
   grex status [--url URL]                               print a node's health and readiness
   grex --version
 
---url defaults to $GREX_URL, else http://127.0.0.1:8080.`;
+--url defaults to http://127.0.0.1:8080.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -50,7 +50,7 @@ async function start(argv: string[]): Promise<void> {
 }
 
 async function submit(argv: string[]): Promise<void> {
-  const args = parseClientArgs(argv, process.env);
+  const args = parseClientArgs(argv);
   const [bucketKey, jobName, json, ...rest] = args.positionals;
   if (args.help || bucketKey === undefined || jobName === undefined || rest.length > 0) {
     console.log(USAGE);
@@ -70,10 +70,10 @@ async function submit(argv: string[]): Promise<void> {
 }
 
 async function status(argv: string[]): Promise<void> {
-  const args = parseClientArgs(argv, process.env);
+  const args = parseClientArgs(argv);
   const base = args.url.replace(/\/+$/, '');
   const health: Record<string, unknown> = await fetch(`${base}/health`).then((r) => r.json() as Promise<Record<string, unknown>>, (err: Error) => {
-    throw new GrexError('GREX_ERR_NOT_READY', `${base} is not reachable: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+    throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `${base} is not reachable: ${(err.cause as Error | undefined)?.message ?? err.message}`);
   });
   const ready = await fetch(`${base}/ready`).then((r) => r.ok);
   console.log(JSON.stringify({ ...health, ready }, null, 2));

@@ -69,6 +69,10 @@ export class GrexClient {
 
   /** Runs a job; resolves with its result and the URL of the node that ran it. */
   async submit<R = unknown>(bucketKey: string, jobName: string, data?: unknown): Promise<ClientSubmitResult<R>> {
+    if (bucketKey === '.' || bucketKey === '..') {
+      // fetch resolves these as dot segments of the URL path: they cannot be sent.
+      throw new GrexError('GREX_ERR_KEY_INVALID', `bucketKey ${JSON.stringify(bucketKey)} cannot travel in a URL path; use node.submit in process`);
+    }
     const path = `/buckets/${encodeURIComponent(bucketKey)}/jobs/${encodeURIComponent(jobName)}`;
     const body = JSON.stringify(data ?? null);
     const first = this.targetFor(bucketKey);
@@ -78,7 +82,7 @@ export class GrexClient {
     } catch (err) {
       // Only a connection that never opened is safe to retry elsewhere: a request that
       // may have reached the node may also have run the job.
-      if (!neverConnected(err)) throw new GrexError('GREX_ERR_NOT_READY', `request to ${first} failed: ${describe(err)}`);
+      if (!neverConnected(err)) throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `request to ${first} failed: ${describe(err)}`);
       this.#forget(first);
       response = await this.#postToSeeds(path, body, first, err);
     }
@@ -100,10 +104,10 @@ export class GrexClient {
       try {
         return await this.#post(seed + path, body);
       } catch (err) {
-        if (!neverConnected(err)) throw new GrexError('GREX_ERR_NOT_READY', `request to ${seed} failed: ${describe(err)}`);
+        if (!neverConnected(err)) throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `request to ${seed} failed: ${describe(err)}`);
       }
     }
-    throw new GrexError('GREX_ERR_NOT_READY', `no Grex node reachable (${describe(firstError)})`, { seeds: [...this.seeds] });
+    throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `no Grex node reachable (${describe(firstError)})`, { seeds: [...this.seeds] });
   }
 
   #post(url: string, body: string): Promise<Response> {

@@ -37,6 +37,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions): Fas
   const app: FastifyInstance = Fastify({
     bodyLimit: options.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // While stopping, requests that still arrive get Grex's own GREX_ERR_SHUTTING_DOWN.
+    return503OnClosing: false,
     // Per-request log lines cost more than a job on the hot path; errors are logged in sendError.
     logController: new LogController({ disableRequestLogging: true }),
     ...(options.logger === undefined ? {} : { loggerInstance: options.logger as FastifyBaseLogger }),

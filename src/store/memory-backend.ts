@@ -42,7 +42,11 @@ export class MemoryBackend implements Backend {
   async list(flock: number, bucketKey: string): Promise<ItemHeader[]> {
     const items = this.#flocks.get(flock)?.get(bucketKey);
     if (items === undefined) return [];
-    return [...items].map(([itemKey, bytes]) => decodeItemHeader(bytes, `${flock}/${bucketKey}/${itemKey}`));
+    return [...items].map(([itemKey, bytes]) => {
+      // Headers only, as the filesystem backend returns them: payloadOffset is internal.
+      const { payloadOffset: _payloadOffset, ...header } = decodeItemHeader(bytes, `${flock}/${bucketKey}/${itemKey}`);
+      return header;
+    });
   }
 
   async *buckets(flock: number): AsyncIterable<string> {

@@ -15,10 +15,18 @@ import { loadJob } from './job-loader.js';
 import { ObjectCache } from './object-cache.js';
 import type { CacheStats, JobReply, JobTask, LoadReply, PayloadEncoding, WorkerConfig, WorkerTask } from './protocol.js';
 import { StorePort } from './store-port.js';
+import { installGrexResolver } from './grex-resolver.js';
 
+installGrexResolver();
 const config = workerData as WorkerConfig;
 const cache = new ObjectCache(config.cacheBytes);
 const store = new StorePort();
+
+// Import every job before piscina hands this thread its first task, so a thread that
+// replaces one lost to a timeout does not spend a job's time budget compiling jobs.
+// Failures are not thrown here (that would stop piscina replacing threads): the
+// 'load' task reports them, and a job that failed to load fails when called.
+await Promise.allSettled(Object.values(config.jobs).map((path) => loadJob(path)));
 
 function decodeData(data: JobTask['data'], encoding: PayloadEncoding): unknown {
   if (data === undefined) return undefined;

@@ -1,0 +1,12 @@
+/** Temporary folders that tests remove when they end. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+
+/** A new empty folder, removed after the test (or suite) that created it. */
+export async function tempDir(t: Pick<TestContext, 'after'>, prefix = 'grex-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}

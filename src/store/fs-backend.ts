@@ -14,7 +14,7 @@
  * without walking the data.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GrexError } from '../errors.js';
 import { keyProblem } from '../keys.js';
@@ -37,7 +37,10 @@ export interface FsBackendOptions {
 }
 
 const FLOCK_META_NAME = '.flock';
-/** Data folders locked by this process: a second node in the same process must not share one. */
+/**
+ * Data folders locked by this process (by real path, so that another spelling of
+ * the same folder is recognised): a second node in the same process must not share one.
+ */
 const lockedHere = new Set<string>();
 
 function isCode(err: unknown, code: string): boolean {
@@ -59,6 +62,8 @@ export class FsBackend implements Backend {
   #tmpCounter = 0;
   readonly #tmpPrefix = randomBytes(4).toString('hex');
   #locked = false;
+  /** The real path of the LOCK file, as registered in lockedHere. */
+  #lockKey = '';
 
   constructor(options: FsBackendOptions) {
     this.dir = options.dir;
@@ -84,22 +89,24 @@ export class FsBackend implements Backend {
   async close(): Promise<void> {
     if (!this.#locked) return;
     this.#locked = false;
-    lockedHere.delete(this.#lockFile);
+    lockedHere.delete(this.#lockKey);
     await unlink(this.#lockFile).catch(() => {});
   }
 
   async #lock(): Promise<void> {
+    const lockKey = join(await realpath(this.dir), 'LOCK');
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await writeFile(this.#lockFile, String(process.pid), { flag: 'wx' });
         this.#locked = true;
-        lockedHere.add(this.#lockFile);
+        this.#lockKey = lockKey;
+        lockedHere.add(lockKey);
         return;
       } catch (err) {
         if (!isCode(err, 'EEXIST')) throw err;
       }
       const owner = Number((await readFile(this.#lockFile, 'utf8').catch(() => '')).trim());
-      const ownedHere = owner === process.pid && lockedHere.has(this.#lockFile);
+      const ownedHere = owner === process.pid && lockedHere.has(lockKey);
       if (ownedHere || (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner))) {
         throw new GrexError('GREX_ERR_DATA_LOCKED', `data folder ${this.dir} is in use by process ${owner}`, { pid: owner });
       }

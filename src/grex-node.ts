@@ -6,7 +6,7 @@
  *   const { result, activeNode } = await node.submit('johndoe', 'counter', { by: 2 });
  *   await node.stop();
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
@@ -66,8 +66,15 @@ export class GrexNode implements NodeApi {
     const config = fromEnv ? await loadConfig({ env: process.env, options: input }) : resolveConfig(input);
     const logger = givenLogger ?? createLogger({ level: config.logLevel });
     const dataDir = resolve(config.data);
-    const store = new ItemStore(config.store === 'fs' ? new FsBackend({ dir: dataDir, fsync: config.fsync }) : new MemoryBackend());
-    await store.open();
+    const store =
+      config.store === 'fs'
+        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), {
+            wal: { dir: join(dataDir, 'wal'), fsync: config.fsync },
+            onError: (err) => logger.error({ err }, 'store background work failed; retrying'),
+          })
+        : new ItemStore(new MemoryBackend());
+    const opened = await store.open();
+    if (opened.replayedCommits > 0) logger.info(opened, 'replayed the write-ahead log left by an unclean stop');
     let pool: JobPool | undefined;
     try {
       const nodeId = config.store === 'fs' ? await loadNodeId(dataDir, config.nodeId) : (config.nodeId ?? generateNodeId());

@@ -15,14 +15,32 @@ import type { ItemHeader, ItemRecord } from './item-record.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
+export interface WriteOptions {
+  /**
+   * Make the records durable before resolving (per the fsync policy). Default
+   * true. False when a write-ahead log already holds them: they are made
+   * durable later, in bulk, by `sync`.
+   */
+  durable?: boolean;
+}
+
+/** Names one item. */
+export interface ItemRef {
+  flock: number;
+  bucketKey: string;
+  itemKey: string;
+}
+
 export interface Backend {
   /** Prepares the backend (create folders, remove stray temp files, take the lock). */
   open(): Promise<void>;
   close(): Promise<void>;
   /** An item's record, tombstones included; undefined when there is none. */
   read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined>;
-  /** Stores records of one flock, each atomically; durable per the fsync policy once resolved. */
-  write(flock: number, records: readonly ItemRecord[]): Promise<void>;
+  /** Stores records of one flock, each atomically; durable per the fsync policy once resolved (unless `durable: false`). */
+  write(flock: number, records: readonly ItemRecord[], options?: WriteOptions): Promise<void>;
+  /** Makes earlier non-durable writes of these items durable (files and the folders naming them). */
+  sync(items: readonly ItemRef[]): Promise<void>;
   /** Removes an item's record for good (tombstone collection, dropping a flock). */
   remove(flock: number, bucketKey: string, itemKey: string): Promise<void>;
   /** Headers of a bucket's items, tombstones included, in no particular order. */

@@ -5,6 +5,7 @@
  *   <dir>/tmp/                                  temp files; emptied at open
  *   <dir>/flocks/<flock>/.flock                 flock metadata
  *   <dir>/flocks/<flock>/<bucket>/<item>        item records (see item-record.ts)
+ *   <dir>/wal/                                  the write-ahead log (owned by ItemStore, not this backend)
  *
  * Bucket and item names are encoded by key-names.ts, so no key can reach
  * outside `<dir>/flocks/<flock>/`. A write goes to a temp file, is fsynced
@@ -14,11 +15,11 @@
  * without walking the data.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GrexError } from '../errors.js';
 import { keyProblem } from '../keys.js';
-import type { Backend, FsyncPolicy } from './backend.js';
+import type { Backend, FsyncPolicy, ItemRef, WriteOptions } from './backend.js';
 import {
   decodeItemHeader,
   decodeItemRecord,
@@ -96,14 +97,20 @@ export class FsBackend implements Backend {
   async #lock(): Promise<void> {
     const lockKey = join(await realpath(this.dir), 'LOCK');
     for (let attempt = 0; attempt < 3; attempt++) {
+      // Write the pid to a file of our own, then link it as LOCK: the lock appears with
+      // its content at once, so no other starting process can find it empty and call it stale.
+      const candidate = `${this.#lockFile}.${process.pid}.${this.#tmpPrefix}`;
       try {
-        await writeFile(this.#lockFile, String(process.pid), { flag: 'wx' });
+        await writeFile(candidate, String(process.pid));
+        await link(candidate, this.#lockFile);
         this.#locked = true;
         this.#lockKey = lockKey;
         lockedHere.add(lockKey);
         return;
       } catch (err) {
         if (!isCode(err, 'EEXIST')) throw err;
+      } finally {
+        await unlink(candidate).catch(() => {});
       }
       const owner = Number((await readFile(this.#lockFile, 'utf8').catch(() => '')).trim());
       const ownedHere = owner === process.pid && lockedHere.has(lockKey);
@@ -139,10 +146,11 @@ export class FsBackend implements Backend {
     return decodeItemRecord(bytes, `${flock}/${bucketKey}/${itemKey}`, { bucketKey, itemKey });
   }
 
-  async write(flock: number, records: readonly ItemRecord[]): Promise<void> {
+  async write(flock: number, records: readonly ItemRecord[], options: WriteOptions = {}): Promise<void> {
+    const durable = (options.durable ?? true) && this.fsync === 'always';
     await Promise.all(
       records.map((record) =>
-        this.#writeAtomically(this.#bucketDir(flock, record.bucketKey), encodeKeyName(record.itemKey), encodeItemRecord(record)).catch(
+        this.#writeAtomically(this.#bucketDir(flock, record.bucketKey), encodeKeyName(record.itemKey), encodeItemRecord(record), durable).catch(
           (err: unknown) => {
             throw ioError(`cannot write item ${flock}/${record.bucketKey}/${record.itemKey}`, err);
           },
@@ -151,13 +159,13 @@ export class FsBackend implements Backend {
     );
   }
 
-  async #writeAtomically(dir: string, name: string, bytes: Uint8Array): Promise<void> {
+  async #writeAtomically(dir: string, name: string, bytes: Uint8Array, durable: boolean): Promise<void> {
     const tmp = join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCounter++).toString(36)}`);
     try {
       const handle = await open(tmp, 'w');
       try {
-        await handle.write(bytes, 0, bytes.length, 0);
-        if (this.fsync === 'always') await handle.datasync();
+        await handle.writeFile(bytes); // loops over short writes
+        if (durable) await handle.datasync();
       } finally {
         await handle.close();
       }
@@ -167,19 +175,19 @@ export class FsBackend implements Backend {
       } catch (err) {
         if (!isCode(err, 'ENOENT')) throw err;
         // First write into this bucket (or flock): create the folders, then retry.
-        await this.#makeDirs(dir);
+        await this.#makeDirs(dir, durable);
         await rename(tmp, target);
       }
-      await this.#syncDir(dir);
+      if (durable) await this.#syncDir(dir);
     } catch (err) {
       await unlink(tmp).catch(() => {});
       throw err;
     }
   }
 
-  async #makeDirs(dir: string): Promise<void> {
+  async #makeDirs(dir: string, durable: boolean): Promise<void> {
     const created = await mkdir(dir, { recursive: true });
-    if (created === undefined || this.fsync !== 'always') return;
+    if (created === undefined || !durable) return;
     // Make the new folder entries durable: every parent of a created folder.
     let parent = dir;
     while (parent.length >= created.length) {
@@ -190,11 +198,25 @@ export class FsBackend implements Backend {
 
   async #syncDir(dir: string): Promise<void> {
     if (this.fsync !== 'always') return;
-    const handle = await open(dir, 'r');
+    await syncPath(dir);
+  }
+
+  async sync(items: readonly ItemRef[]): Promise<void> {
+    if (this.fsync !== 'always' || items.length === 0) return;
+    // Files first, then every folder on their way up to flocks/: new names must be durable too.
+    const dirs = new Set<string>([this.#flocksDir]);
+    const files: string[] = [];
+    for (const { flock, bucketKey, itemKey } of items) {
+      const bucketDir = this.#bucketDir(flock, bucketKey);
+      files.push(join(bucketDir, encodeKeyName(itemKey)));
+      dirs.add(bucketDir);
+      dirs.add(this.#flockDir(flock));
+    }
     try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await forEachLimited(files, SYNC_CONCURRENCY, (file) => syncPath(file, true));
+      await forEachLimited([...dirs], SYNC_CONCURRENCY, (dir) => syncPath(dir, true));
+    } catch (err) {
+      throw ioError('cannot sync item files', err);
     }
   }
 
@@ -294,10 +316,36 @@ export class FsBackend implements Backend {
   }
 
   async writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void> {
-    await this.#writeAtomically(this.#flockDir(flock), FLOCK_META_NAME, bytes).catch((err: unknown) => {
+    await this.#writeAtomically(this.#flockDir(flock), FLOCK_META_NAME, bytes, this.fsync === 'always').catch((err: unknown) => {
       throw ioError(`cannot write metadata of flock ${flock}`, err);
     });
   }
+}
+
+const SYNC_CONCURRENCY = 16;
+
+/** fsyncs a file or folder; with `missingOk`, one that no longer exists is skipped. */
+async function syncPath(path: string, missingOk = false): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    if (missingOk && isCode(err, 'ENOENT')) return;
+    throw err;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function isAlive(pid: number): boolean {

@@ -4,7 +4,7 @@
  * as on disk, so checksums and decoding follow the same path as the
  * filesystem backend.
  */
-import type { Backend } from './backend.js';
+import type { Backend, ItemRef, WriteOptions } from './backend.js';
 import { decodeItemHeader, decodeItemRecord, encodeItemRecord, type ItemHeader, type ItemRecord } from './item-record.js';
 
 export class MemoryBackend implements Backend {
@@ -18,10 +18,12 @@ export class MemoryBackend implements Backend {
   async read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
     const bytes = this.#flocks.get(flock)?.get(bucketKey)?.get(itemKey);
     if (bytes === undefined) return undefined;
-    return decodeItemRecord(bytes, `${flock}/${bucketKey}/${itemKey}`, { bucketKey, itemKey });
+    const record = decodeItemRecord(bytes, `${flock}/${bucketKey}/${itemKey}`, { bucketKey, itemKey });
+    // A copy: callers must not be able to change the stored bytes through the payload.
+    return { ...record, payload: new Uint8Array(record.payload) };
   }
 
-  async write(flock: number, records: readonly ItemRecord[]): Promise<void> {
+  async write(flock: number, records: readonly ItemRecord[], _options?: WriteOptions): Promise<void> {
     let buckets = this.#flocks.get(flock);
     if (buckets === undefined) this.#flocks.set(flock, (buckets = new Map()));
     for (const record of records) {
@@ -30,6 +32,8 @@ export class MemoryBackend implements Backend {
       items.set(record.itemKey, encodeItemRecord(record));
     }
   }
+
+  async sync(_items: readonly ItemRef[]): Promise<void> {}
 
   async remove(flock: number, bucketKey: string, itemKey: string): Promise<void> {
     const buckets = this.#flocks.get(flock);

@@ -9,10 +9,12 @@ import Fastify from 'fastify';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import type { GrexNode } from '../../src/grex-node.js';
 import { grexRoutes } from '../../src/http/server.js';
+import { decodeItemRecord } from '../../src/store/item-record.js';
 import { encodeKeyName } from '../../src/store/key-names.js';
 import { postJob, requestJson, startHttpNode, type JsonAnswer } from '../helpers/http.js';
 import { startTestNode } from '../helpers/nodes.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const seen = new Set<string>();
 
@@ -147,9 +149,14 @@ describe('HTTP errors', () => {
 
   test('a corrupt item file: GREX_ERR_STORE_CORRUPT (500), for reads and for jobs', async () => {
     await postJob(node.url, 'damaged', 'counter', { by: 7 });
+    const committed = await node.readItem('damaged', 'count');
     const flock = node.route('damaged').flock;
     const file = join(data, 'flocks', String(flock), encodeKeyName('damaged'), encodeKeyName('count'));
-    const bytes = await readFile(file);
+    // Commits reach item files shortly after the write-ahead log: wait for this one.
+    const bytes = await waitFor(async () => {
+      const onDisk = await readFile(file).catch(() => undefined);
+      return onDisk !== undefined && decodeItemRecord(onDisk, file).version.seq === committed!.version.seq && onDisk;
+    }, { what: 'the item file to be written' });
     bytes[bytes.length - 1]! ^= 0xff;
     await writeFile(file, bytes);
     assertError(await requestJson(`${node.url}/buckets/damaged/items/count`), 'GREX_ERR_STORE_CORRUPT', 500);
@@ -159,15 +166,15 @@ describe('HTTP errors', () => {
     assert.deepEqual((await postJob(node.url, 'healthy', 'counter')).body.result, { count: 1 });
   });
 
-  test('a write the disk refuses: GREX_ERR_STORE_IO (500), nothing acknowledged, node keeps serving', async () => {
-    const flock = node.route('blocked').flock;
-    // A file where the bucket's folder should be: every write into the bucket fails.
-    await mkdir(join(data, 'flocks', String(flock)), { recursive: true });
-    const blocker = join(data, 'flocks', String(flock), encodeKeyName('blocked'));
-    await writeFile(blocker, 'not a folder');
-    assertError(await postJob(node.url, 'blocked', 'counter'), 'GREX_ERR_STORE_IO', 500);
-    await rm(blocker);
-    assert.deepEqual((await postJob(node.url, 'blocked', 'counter')).body.result, { count: 1 });
+  test('an item the disk cannot read: GREX_ERR_STORE_IO (500), and the node keeps serving', async () => {
+    const flock = node.route('unreadable').flock;
+    // A folder where the item's file should be: reading it fails with EISDIR.
+    const path = join(data, 'flocks', String(flock), encodeKeyName('unreadable'), encodeKeyName('count'));
+    await mkdir(path, { recursive: true });
+    assertError(await postJob(node.url, 'unreadable', 'counter'), 'GREX_ERR_STORE_IO', 500);
+    assertError(await requestJson(`${node.url}/buckets/unreadable/items/count`), 'GREX_ERR_STORE_IO', 500);
+    await rm(path, { recursive: true });
+    assert.deepEqual((await postJob(node.url, 'unreadable', 'counter')).body.result, { count: 1 });
   });
 
   test('an app that embeds the routes answers GREX_ERR_SHUTTING_DOWN and GREX_ERR_NOT_READY (503) while its node stops', async (t) => {

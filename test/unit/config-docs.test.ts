@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPTION_NAMES, OPTIONS, type OptionName } from '../../src/config/options.js';
 import { CONFIG_FILE_ENV, parseOptionsObject } from '../../src/config/load-config.js';
+import { markdownTable, unquote } from '../helpers/markdown-table.js';
 import { repoRoot } from '../helpers/paths.js';
 
 const doc = readFileSync(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
@@ -18,19 +19,6 @@ const DESCRIBED_DEFAULTS: Partial<Record<OptionName, RegExp>> = {
   nodeId: /generated.*data folder/i,
 };
 
-function cells(line: string): string[] {
-  return line
-    .trim()
-    .replace(/^\|/, '')
-    .replace(/\|$/, '')
-    .split(/(?<!\\)\|/)
-    .map((cell) => cell.trim());
-}
-
-function unquote(cell: string): string {
-  return cell.replace(/^`(.*)`$/, '$1');
-}
-
 interface DocRow {
   option: string;
   flag: string;
@@ -40,18 +28,13 @@ interface DocRow {
 }
 
 function docRows(): DocRow[] {
-  const lines = doc.split('\n');
-  const headers = lines.flatMap((line, index) =>
-    line.trim().startsWith('|') && cells(line).join('|').toLowerCase() === 'option|flag|environment|default|meaning' ? [index] : [],
-  );
-  assert.equal(headers.length, 1, 'docs/configuration.md must have exactly one | option | flag | environment | default | meaning | table');
-  const rows: DocRow[] = [];
-  for (let i = headers[0]! + 2; i < lines.length && lines[i]!.trim().startsWith('|'); i++) {
-    const row = cells(lines[i]!);
-    assert.equal(row.length, 5, `table row has ${row.length} cells, not 5: ${lines[i]}`);
-    rows.push({ option: unquote(row[0]!), flag: unquote(row[1]!), env: unquote(row[2]!), default: row[3]!, meaning: row[4]! });
-  }
-  return rows;
+  return markdownTable(doc, ['option', 'flag', 'environment', 'default', 'meaning'], 'docs/configuration.md').map((row) => ({
+    option: unquote(row[0]!),
+    flag: unquote(row[1]!),
+    env: unquote(row[2]!),
+    default: row[3]!,
+    meaning: row[4]!,
+  }));
 }
 
 describe('docs/configuration.md', () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asGrexError, ERRORS, fromWire, GrexError, isErrorCode, type ErrorCode, type ErrorSpec } from '../../src/errors.js';
+import { markdownTable, unquote } from '../helpers/markdown-table.js';
 import { repoRoot } from '../helpers/paths.js';
 
 const CODES = Object.keys(ERRORS) as ErrorCode[];
@@ -12,20 +13,6 @@ const CODE_PATTERN = /^GREX_ERR_[A-Z]+(_[A-Z]+)*$/;
 
 function spec(code: ErrorCode): ErrorSpec {
   return ERRORS[code];
-}
-
-/** Splits a markdown table row into trimmed cells (unescaped pipes only). */
-function cells(line: string): string[] {
-  return line
-    .trim()
-    .replace(/^\|/, '')
-    .replace(/\|$/, '')
-    .split(/(?<!\\)\|/)
-    .map((cell) => cell.trim());
-}
-
-function unquote(cell: string): string {
-  return cell.replace(/^`(.*)`$/, '$1');
 }
 
 interface DocRow {
@@ -37,19 +24,13 @@ interface DocRow {
 
 /** The rows of the one `| code | HTTP status | retryable | meaning |` table of docs/errors.md. */
 function docRows(): DocRow[] {
-  const lines = readFileSync(join(repoRoot, 'docs', 'errors.md'), 'utf8').split('\n');
-  const headers = lines.flatMap((line, index) =>
-    line.trim().startsWith('|') && cells(line).join('|').toLowerCase() === 'code|http status|retryable|meaning' ? [index] : [],
-  );
-  assert.equal(headers.length, 1, 'docs/errors.md must have exactly one | code | HTTP status | retryable | meaning | table');
-  const start = headers[0]! + 2; // skip the header and its |---| separator
-  const rows: DocRow[] = [];
-  for (let i = start; i < lines.length && lines[i]!.trim().startsWith('|'); i++) {
-    const row = cells(lines[i]!);
-    assert.equal(row.length, 4, `docs/errors.md table row has ${row.length} cells, not 4: ${lines[i]}`);
-    rows.push({ code: unquote(row[0]!), status: row[1]!, retryable: row[2]!, meaning: row[3]! });
-  }
-  return rows;
+  const text = readFileSync(join(repoRoot, 'docs', 'errors.md'), 'utf8');
+  return markdownTable(text, ['code', 'HTTP status', 'retryable', 'meaning'], 'docs/errors.md').map((row) => ({
+    code: unquote(row[0]!),
+    status: row[1]!,
+    retryable: row[2]!,
+    meaning: row[3]!,
+  }));
 }
 
 describe('docs/errors.md', () => {

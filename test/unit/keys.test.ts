@@ -16,6 +16,7 @@ import {
   KEY_MAX_BYTES,
   MAX_FLOCKS,
 } from '../../src/keys.js';
+import { prng } from '../helpers/prng.js';
 
 function grexError(code: ErrorCode) {
   return (err: unknown): true => {
@@ -25,17 +26,6 @@ function grexError(code: ErrorCode) {
   };
 }
 
-/** A small seeded PRNG (mulberry32): the same "random" strings on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // From the FNV reference test suite (test_fnv.c, fnv1a_32_vector).
 const FNV1A_32_VECTORS: ReadonlyArray<readonly [string, number]> = [

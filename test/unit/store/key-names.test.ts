@@ -8,18 +8,8 @@ import { describe, test } from 'node:test';
 import { KEY_MAX_BYTES } from '../../../src/keys.js';
 import { decodeKeyName, encodeKeyName, isHashedName, NAME_MAX_CHARS } from '../../../src/store/key-names.js';
 import { KEY_SHAPES } from './backend-contract.js';
+import { prng } from '../../helpers/prng.js';
 
-/** A small seeded PRNG (mulberry32): the same "random" keys on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Valid keys (1–256 bytes of UTF-8, no NUL), mixing ASCII that needs escaping, plain bytes and any Unicode. */
 function randomKeys(count: number, seed: number): string[] {

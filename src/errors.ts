@@ -138,6 +138,46 @@ export const ERRORS = {
     retryable: true,
     summary: 'The store could not read or write (disk full, I/O error); nothing of the request was acknowledged.',
   },
+  GREX_ERR_NOT_ACTIVE: {
+    status: 503,
+    retryable: true,
+    summary: 'A forwarded job or item request reached a node that is not the active node of its flock; data names the active node it knows and its farm-map version.',
+  },
+  GREX_ERR_NOT_HERDER: {
+    status: 404,
+    retryable: false,
+    summary: 'A ?local=true read (or a replicated write) reached a node that does not herd the bucket\'s flock.',
+  },
+  GREX_ERR_FLOCK_UNASSIGNED: {
+    status: 503,
+    retryable: true,
+    summary: 'No live node herds the bucket\'s flock (all its herders are down, or a manual farm leaves it out).',
+  },
+  GREX_ERR_QUORUM: {
+    status: 503,
+    retryable: true,
+    summary: 'The change reached fewer herders than the write quorum needs; it was not acknowledged (it may still be on some herders).',
+  },
+  GREX_ERR_PEER_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    summary: 'The node that must handle the request (the active node) cannot be reached, or its connection closed mid-request.',
+  },
+  GREX_ERR_BLEET_TIMEOUT: {
+    status: 504,
+    retryable: true,
+    summary: 'A peer did not answer a bleet before its deadline; the outcome on the peer is unknown.',
+  },
+  GREX_ERR_BLEET_INVALID: {
+    status: null,
+    retryable: false,
+    summary: 'A peer sent a frame that is not a valid bleet (bad msgpack, unknown type or method, wrong field types, too large); its connection was closed.',
+  },
+  GREX_ERR_CLUSTER_MISMATCH: {
+    status: null,
+    retryable: false,
+    summary: 'A peer speaks another bleet protocol version or has another number of flocks; it cannot join this cluster.',
+  },
   GREX_ERR_DATA_LOCKED: {
     status: null,
     retryable: false,

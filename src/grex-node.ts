@@ -1,23 +1,51 @@
 /**
- * A Grex node: the store, the job threads, the scheduler and (unless turned
- * off) the HTTP listener, started together and stopped in order.
+ * A Grex node: the store, the job threads, the scheduler, its place in the
+ * cluster, and (unless turned off) the HTTP listener, started together and
+ * stopped in order.
  *
  *   const node = await startNode({ jobs: './jobs', data: './grex-data' });
  *   const { result, activeNode } = await node.submit('johndoe', 'counter', { by: 2 });
  *   await node.stop();
+ *
+ * Every node accepts every request. Work on a bucket happens on its flock's
+ * active node: here if this node is it, else forwarded there as one bleet.
+ * A commit on the active node is replicated to the flock's other herders and
+ * acknowledged at the write quorum.
  */
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import {
+  ClusterNode,
+  loadMembers,
+  memberSaver,
+  parseFarm,
+  replicatedCommit,
+  WsTransport,
+  type MemberInfo,
+  type Transport,
+} from './cluster/index.js';
+import type { BleetMethod, BleetRequest, BleetResponse } from './cluster/bleet-messages.js';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
 import type { GrexConfig, GrexConfigInput } from './config/options.js';
 import { GrexError } from './errors.js';
 import { createHttpServer } from './http/server.js';
-import type { NodeApi, RouteInfo } from './http/node-api.js';
+import type { ItemListing, NodeApi, RouteInfo } from './http/node-api.js';
+import { assertBucketKey, assertItemKey, assertJobName, flockOf } from './keys.js';
 import { createLogger, type Logger } from './log.js';
 import { generateNodeId, loadNodeId } from './node-identity.js';
 import { encodeJobValue, FlockClock, Scheduler, storeReader, type ItemWrite, type JobRequest } from './scheduler/index.js';
-import { FsBackend, ItemStore, MemoryBackend, type ItemHeader, type ItemRecord, type Version } from './store/index.js';
+import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
+import {
+  compareVersions,
+  formatVersion,
+  FsBackend,
+  ItemStore,
+  MemoryBackend,
+  parseVersion,
+  type ItemRecord,
+  type Version,
+} from './store/index.js';
 import { discoverJobs, JobPool, type CacheStats } from './workers/index.js';
 
 export interface SubmitResult<R = unknown> {
@@ -31,53 +59,118 @@ export interface StartNodeOptions extends GrexConfigInput {
   logger?: Logger;
   /** Also read GREX_* environment variables and GREX_CONFIG (as `grex start` does). Default false. */
   fromEnv?: boolean;
+  /** Carries bleets instead of WebSockets (tests run many nodes in one process over a MemoryNetwork). */
+  transport?: Transport;
+  /** Bleet URLs of seed peers for that transport (with WebSockets, use the `peers` option). */
+  seedUrls?: string[];
 }
 
 const MIB = 1024 * 1024;
+
+interface Parts {
+  nodeId: string;
+  config: GrexConfig;
+  logger: Logger;
+  store: ItemStore;
+  pool: JobPool;
+  clock: FlockClock;
+  jobs: Record<string, string>;
+  transport: Transport | null;
+  seedUrls: string[];
+  knownMembers: MemberInfo[];
+  saveMembers: ((members: MemberInfo[]) => void) | undefined;
+}
 
 export class GrexNode implements NodeApi {
   readonly nodeId: string;
   readonly config: GrexConfig;
   readonly logger: Logger;
   readonly flocks: number;
+  readonly cluster: ClusterNode;
   #url: string;
   readonly #store: ItemStore;
   readonly #pool: JobPool;
+  readonly #clock: FlockClock;
   readonly #scheduler: Scheduler;
+  /** Replicated writes are applied one at a time per flock, in arrival order. */
+  readonly #replicaChains = new Map<number, Promise<unknown>>();
   #http: FastifyInstance | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
   readonly #startedAt = Date.now();
 
-  private constructor(parts: { nodeId: string; config: GrexConfig; logger: Logger; store: ItemStore; pool: JobPool; scheduler: Scheduler }) {
+  private constructor(parts: Parts) {
     this.nodeId = parts.nodeId;
     this.config = parts.config;
     this.logger = parts.logger;
     this.flocks = parts.config.flocks;
     this.#store = parts.store;
     this.#pool = parts.pool;
-    this.#scheduler = parts.scheduler;
+    this.#clock = parts.clock;
     this.#url = parts.config.url ?? '';
+    const { config } = parts;
+    this.#scheduler = new Scheduler({
+      pool: parts.pool,
+      store: parts.store,
+      clock: parts.clock,
+      flocks: config.flocks,
+      jobs: new Set(Object.keys(parts.jobs)),
+      jobTimeoutMs: config.jobTimeoutMs,
+      maxQueuedJobs: config.maxQueuedJobs,
+      maxQueuedPerBucket: config.maxQueuedPerBucket,
+      itemLimitBytes: Math.floor(config.itemLimitMb * MIB),
+      commit: (flock, _bucketKey, records) => this.#commitReplicated(flock, records),
+    });
+    this.cluster = new ClusterNode({
+      self: {
+        nodeId: parts.nodeId,
+        httpUrl: this.#url,
+        bleetUrl: '',
+        herd: config.herd,
+        ...(config.farm === 'auto' ? {} : { farm: config.farm }),
+        incarnation: Date.now(),
+      },
+      flocks: config.flocks,
+      replicas: config.replicas,
+      writeQuorum: config.writeQuorum,
+      transport: parts.transport,
+      peers: parts.seedUrls,
+      knownMembers: parts.knownMembers,
+      heartbeatMs: config.heartbeatMs,
+      suspectAfterMs: config.suspectAfterMs,
+      deadAfterMs: config.deadAfterMs,
+      bleetTimeoutMs: config.bleetTimeoutMs,
+      handler: (method, body, from) => this.#serveBleet(method, body, from),
+      ...(parts.saveMembers === undefined ? {} : { onMembersChanged: parts.saveMembers }),
+      logger: parts.logger,
+    });
   }
 
   /** Starts a node; rejects (and leaves nothing running) if any part fails to start. */
   static async start(options: StartNodeOptions = {}): Promise<GrexNode> {
-    const { logger: givenLogger, fromEnv = false, ...input } = options;
+    const { logger: givenLogger, fromEnv = false, transport: givenTransport, seedUrls, ...input } = options;
     const config = fromEnv ? await loadConfig({ env: process.env, options: input }) : resolveConfig(input);
+    if (config.farm !== 'auto') {
+      try {
+        parseFarm(config.farm, config.flocks);
+      } catch (err) {
+        throw new GrexError('GREX_ERR_CONFIG_INVALID', `option farm: ${(err as Error).message}`);
+      }
+    }
     const logger = givenLogger ?? createLogger({ level: config.logLevel });
     const dataDir = resolve(config.data);
+    const onStoreError = (err: Error) => logger.error({ err }, 'store background work failed; retrying');
     const store =
       config.store === 'fs'
-        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), {
-            wal: { dir: join(dataDir, 'wal'), fsync: config.fsync },
-            onError: (err) => logger.error({ err }, 'store background work failed; retrying'),
-          })
+        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), { wal: { dir: join(dataDir, 'wal'), fsync: config.fsync }, onError: onStoreError })
         : new ItemStore(new MemoryBackend());
     const opened = await store.open();
     if (opened.replayedCommits > 0) logger.info(opened, 'replayed the write-ahead log left by an unclean stop');
     let pool: JobPool | undefined;
+    let node: GrexNode | undefined;
     try {
-      const nodeId = config.store === 'fs' ? await loadNodeId(dataDir, config.nodeId) : (config.nodeId ?? generateNodeId());
+      const persistent = config.store === 'fs';
+      const nodeId = persistent ? await loadNodeId(dataDir, config.nodeId) : (config.nodeId ?? generateNodeId());
       const jobs = await discoverJobs(config.jobs);
       pool = await JobPool.start({
         threads: config.workers,
@@ -86,26 +179,35 @@ export class GrexNode implements NodeApi {
         store: storeReader(store, config.flocks),
         onError: (err) => logger.error({ err }, 'job thread error'),
       });
-      const scheduler = new Scheduler({
-        pool,
+      const transport =
+        givenTransport ??
+        (config.bleet === false ? null : bleetTransport(config.bleet, Math.floor(config.bleetMaxFrameMb * MIB)));
+      node = new GrexNode({
+        nodeId,
+        config,
+        logger,
         store,
+        pool,
         clock: new FlockClock(store),
-        flocks: config.flocks,
-        jobs: new Set(Object.keys(jobs)),
-        jobTimeoutMs: config.jobTimeoutMs,
-        maxQueuedJobs: config.maxQueuedJobs,
-        maxQueuedPerBucket: config.maxQueuedPerBucket,
-        itemLimitBytes: Math.floor(config.itemLimitMb * MIB),
+        jobs,
+        transport,
+        seedUrls: [...config.peers.map((p) => `ws://${p}`), ...(seedUrls ?? [])],
+        knownMembers: persistent ? (await loadMembers(dataDir)).filter((m) => m.nodeId !== nodeId) : [],
+        saveMembers: persistent ? memberSaver(dataDir, (err) => logger.warn({ err }, 'cannot save the member table')) : undefined,
       });
-      const node = new GrexNode({ nodeId, config, logger, store, pool, scheduler });
       await node.#listen();
+      const bleetUrl = await node.cluster.start();
       node.#ready = true;
       logger.info(
-        { nodeId, url: node.url, jobs: Object.keys(jobs), workers: pool.threads, data: config.store === 'fs' ? dataDir : 'memory' },
+        { nodeId, url: node.url, bleetUrl: bleetUrl || undefined, jobs: Object.keys(jobs), workers: pool.threads, data: persistent ? dataDir : 'memory' },
         `Grex node ${nodeId} ready at ${node.url}`,
       );
       return node;
     } catch (err) {
+      if (node !== undefined) {
+        await node.#http?.close().catch(() => {});
+        await node.cluster.stop().catch(() => {});
+      }
       await pool?.close().catch(() => {});
       await store.close().catch(() => {});
       throw err;
@@ -115,15 +217,11 @@ export class GrexNode implements NodeApi {
   async #listen(): Promise<void> {
     if (this.config.http === false) {
       this.#url ||= `grex://${this.nodeId}`;
+      this.cluster.setHttpUrl(this.#url);
       return;
     }
-    const separator = this.config.http.lastIndexOf(':');
-    const host = this.config.http.slice(0, separator).replace(/^\[(.*)\]$/, '$1');
-    const port = Number(this.config.http.slice(separator + 1));
-    const app = createHttpServer(this, {
-      bodyLimitBytes: Math.floor(this.config.bodyLimitMb * MIB),
-      logger: this.logger,
-    });
+    const { host, port } = splitHostPort(this.config.http);
+    const app = createHttpServer(this, { bodyLimitBytes: Math.floor(this.config.bodyLimitMb * MIB), logger: this.logger });
     await app.listen({ host, port });
     this.#http = app;
     const address = app.server.address();
@@ -131,6 +229,7 @@ export class GrexNode implements NodeApi {
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       this.#url = `http://${shownHost}:${address.port}`;
     }
+    this.cluster.setHttpUrl(this.#url);
   }
 
   /** The URL clients and peers reach this node at. */
@@ -139,14 +238,16 @@ export class GrexNode implements NodeApi {
   }
 
   isReady(): boolean {
-    return this.#ready;
+    return this.#ready && this.cluster.joined;
   }
 
   uptimeSeconds(): number {
     return Math.round((Date.now() - this.#startedAt) / 1000);
   }
 
-  /** Runs a job on a bucket and resolves with its result once its changes are durable. */
+  // ---- the job path ----
+
+  /** Runs a job on a bucket (here or on its active node) and resolves with its result once the change is acknowledged. */
   async submit<R = unknown>(bucketKey: string, jobName: string, data?: unknown): Promise<SubmitResult<R>> {
     const outcome = await this.runJob({
       bucketKey,
@@ -158,26 +259,253 @@ export class GrexNode implements NodeApi {
     return { result: itemCodec.unpack(outcome.result as Uint8Array) as R, activeNode: outcome.activeNode };
   }
 
-  async runJob(request: JobRequest): Promise<{ result: string | Uint8Array; activeNode: string; versions: Record<string, Version> }> {
-    const outcome = await this.#scheduler.submit(request);
-    return { result: outcome.result, activeNode: this.#url, versions: outcome.versions };
+  async runJob(request: JobRequest): Promise<{ result: string | Uint8Array; activeNode: string }> {
+    assertBucketKey(request.bucketKey);
+    assertJobName(request.jobName);
+    return this.#onActiveNode(
+      request.bucketKey,
+      () => this.#runJobHere(request),
+      async (nodeId) => {
+        this.cluster.counters.jobsForwarded++;
+        return this.cluster.request(
+          nodeId,
+          'job',
+          { ...request, data: request.data ?? null },
+          this.config.jobTimeoutMs + this.config.bleetTimeoutMs,
+        );
+      },
+    );
   }
+
+  async #runJobHere(request: JobRequest): Promise<{ result: string | Uint8Array; activeNode: string }> {
+    this.cluster.counters.jobsLocal++;
+    const outcome = await this.#scheduler.submit(request);
+    return { result: outcome.result, activeNode: this.#url };
+  }
+
+  /**
+   * Runs `here` if this node is the bucket's active node, else `there` on the
+   * active node. A node that turns out not to be active (views differ for a
+   * moment) names the one it knows; that one is tried once.
+   */
+  async #onActiveNode<T>(bucketKey: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
+    if (!this.cluster.joined) throw new GrexError('GREX_ERR_NOT_READY', 'this node has not joined its cluster yet');
+    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
+    if (route.active === null) throw this.#unassigned(route.flock, route.herders);
+    if (route.active === this.nodeId) return here();
+    try {
+      return await there(route.active);
+    } catch (err) {
+      const hint = (err as GrexError).code === 'GREX_ERR_NOT_ACTIVE' ? (err as GrexError).data?.activeNodeId : undefined;
+      if (typeof hint !== 'string' || hint === route.active || hint === this.nodeId) throw err;
+      this.cluster.counters.notActiveRetries++;
+      return there(hint);
+    }
+  }
+
+  #unassigned(flock: number, herders: readonly string[]): GrexError {
+    return new GrexError(
+      'GREX_ERR_FLOCK_UNASSIGNED',
+      herders.length === 0 ? `no node herds flock ${flock}` : `no herder of flock ${flock} is live (${herders.join(', ')})`,
+      { flock, herders: [...herders], retryAfterSeconds: 1 },
+    );
+  }
+
+  /** Throws GREX_ERR_NOT_ACTIVE unless this node is the active node of the bucket's flock. */
+  #assertActive(bucketKey: string): void {
+    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
+    if (route.active === this.nodeId) return;
+    const active = route.active === null ? undefined : this.cluster.member(route.active);
+    throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.nodeId} is not the active node of flock ${route.flock}`, {
+      flock: route.flock,
+      activeNodeId: route.active,
+      activeNode: active?.httpUrl ?? null,
+      mapVersion: this.cluster.mapVersion,
+      retryAfterSeconds: 1,
+    });
+  }
+
+  // ---- replication ----
+
+  /** The commit of every change made on this (active) node: local WAL plus the other herders, at the write quorum. */
+  #commitReplicated(flock: number, records: ItemRecord[]): Promise<void> {
+    const herders = this.cluster.route(flock).herders;
+    let encoded: Uint8Array[] | null = null;
+    return replicatedCommit({
+      herders: herders.includes(this.nodeId) ? herders : [this.nodeId, ...herders],
+      selfId: this.nodeId,
+      quorum: this.config.writeQuorum,
+      commitLocally: () => this.#store.commit(flock, records),
+      sendTo: async (nodeId) => {
+        if (!this.cluster.isLive(nodeId)) throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
+        encoded ??= records.map(encodeItemRecord);
+        await this.cluster.request(nodeId, 'replicate', { flock, records: encoded });
+      },
+      onMiss: (nodeId, err) => {
+        this.cluster.counters.replicationFailures++;
+        this.logger.debug({ flock, nodeId, err: (err as Error).message }, 'a herder missed a replicated write');
+      },
+    }).catch((err: unknown) => {
+      if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.cluster.counters.quorumFailures++;
+      throw err;
+    });
+  }
+
+  /** Applies records replicated by a flock's active node: only those newer than this node's, in arrival order. */
+  #applyReplicated(flock: number, encoded: readonly Uint8Array[]): Promise<number> {
+    if (!this.cluster.route(flock).herders.includes(this.nodeId)) {
+      return Promise.reject(new GrexError('GREX_ERR_NOT_HERDER', `node ${this.nodeId} does not herd flock ${flock}`, { flock }));
+    }
+    const records = encoded.map((bytes) => {
+      const record = decodeItemRecord(bytes, `replicated write of flock ${flock}`);
+      assertBucketKey(record.bucketKey);
+      assertItemKey(record.itemKey);
+      if (flockOf(record.bucketKey, this.flocks) !== flock) throw new GrexError('GREX_ERR_BLEET_INVALID', `bucket ${record.bucketKey} is not in flock ${flock}`);
+      return record;
+    });
+    const previous = this.#replicaChains.get(flock) ?? Promise.resolve();
+    const applied = previous.catch(() => {}).then(async () => {
+      const newer: ItemRecord[] = [];
+      for (const record of records) {
+        const current = await this.#store.read(flock, record.bucketKey, record.itemKey).catch(() => undefined);
+        if (current === undefined || compareVersions(current.version, record.version) < 0) newer.push(record);
+      }
+      if (newer.length === 0) return 0;
+      const highest = newer.reduce((a, b) => (compareVersions(a.version, b.version) >= 0 ? a : b)).version;
+      await this.#clock.observe(flock, highest);
+      await this.#store.commit(flock, newer);
+      // Decoded copies of these buckets on this node are now stale.
+      for (const bucketKey of new Set(newer.map((r) => r.bucketKey))) this.#scheduler.invalidate(bucketKey);
+      return newer.length;
+    });
+    this.#replicaChains.set(flock, applied);
+    void applied.finally(() => {
+      if (this.#replicaChains.get(flock) === applied) this.#replicaChains.delete(flock);
+    });
+    return applied;
+  }
+
+  // ---- bleets from peers ----
+
+  async #serveBleet<M extends Exclude<BleetMethod, 'members'>>(method: M, body: BleetRequest<M>, _from: MemberInfo): Promise<BleetResponse<M>> {
+    switch (method) {
+      case 'job': {
+        const request = body as BleetRequest<'job'>;
+        assertBucketKey(request.bucketKey);
+        this.#assertActive(request.bucketKey);
+        this.cluster.counters.jobsReceived++;
+        const answer = await this.#runJobHere({ ...request, data: request.data ?? undefined });
+        return answer as BleetResponse<M>;
+      }
+      case 'replicate': {
+        const { flock, records } = body as BleetRequest<'replicate'>;
+        return { applied: await this.#applyReplicated(flock, records) } as BleetResponse<M>;
+      }
+      case 'item.get': {
+        const { bucketKey, itemKey } = body as BleetRequest<'item.get'>;
+        this.#assertActive(bucketKey);
+        const record = await this.#readHere(bucketKey, itemKey);
+        return { record: record === undefined ? null : encodeItemRecord(record) } as BleetResponse<M>;
+      }
+      case 'item.list': {
+        const { bucketKey } = body as BleetRequest<'item.list'>;
+        this.#assertActive(bucketKey);
+        return { items: await this.#listHere(bucketKey) } as BleetResponse<M>;
+      }
+      case 'item.write': {
+        const request = body as BleetRequest<'item.write'>;
+        this.#assertActive(request.bucketKey);
+        const ifMatch = request.ifMatch === null ? undefined : parseVersion(request.ifMatch) ?? undefined;
+        const version = await this.#scheduler.writeItem({
+          bucketKey: request.bucketKey,
+          itemKey: request.itemKey,
+          bytes: request.bytes,
+          encoding: request.encoding,
+          ifMatch,
+        });
+        return { version: formatVersion(version) } as BleetResponse<M>;
+      }
+    }
+    throw new GrexError('GREX_ERR_BLEET_INVALID', `unexpected bleet ${String(method)}`);
+  }
+
+  // ---- items and routes (NodeApi) ----
 
   route(bucketKey: string): RouteInfo {
-    const flock = this.#scheduler.flockOf(bucketKey);
-    return { bucketKey, flock, flocks: this.flocks, activeNode: this.#url, herders: [this.#url] };
+    assertBucketKey(bucketKey);
+    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
+    const urlOf = (nodeId: string) => this.cluster.member(nodeId)?.httpUrl ?? nodeId;
+    return {
+      bucketKey,
+      flock: route.flock,
+      flocks: this.flocks,
+      activeNode: route.active === null ? null : urlOf(route.active),
+      herders: route.herders.map(urlOf),
+    };
   }
 
-  readItem(bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
-    return this.#store.readLive(this.#scheduler.flockOf(bucketKey), bucketKey, itemKey);
+  #readHere(bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
+    return this.#store.readLive(flockOf(bucketKey, this.flocks), bucketKey, itemKey);
   }
 
-  listItems(bucketKey: string): Promise<ItemHeader[]> {
-    return this.#store.listLive(this.#scheduler.flockOf(bucketKey), bucketKey);
+  async #listHere(bucketKey: string): Promise<ItemListing[]> {
+    const headers = await this.#store.listLive(flockOf(bucketKey, this.flocks), bucketKey);
+    return headers.map((h) => ({ itemKey: h.itemKey, version: formatVersion(h.version), size: h.size, encoding: h.encoding }));
+  }
+
+  /** An item, from the active node; with `local`, this node's own replica (it must herd the flock). */
+  async readItem(bucketKey: string, itemKey: string, options: { local?: boolean } = {}): Promise<ItemRecord | undefined> {
+    assertBucketKey(bucketKey);
+    assertItemKey(itemKey);
+    if (options.local === true) {
+      const flock = flockOf(bucketKey, this.flocks);
+      if (!this.cluster.route(flock).herders.includes(this.nodeId)) {
+        throw new GrexError('GREX_ERR_NOT_HERDER', `node ${this.nodeId} does not herd flock ${flock}`, { flock });
+      }
+      return this.#readHere(bucketKey, itemKey);
+    }
+    return this.#onActiveNode(
+      bucketKey,
+      () => this.#readHere(bucketKey, itemKey),
+      async (nodeId) => {
+        const { record } = await this.cluster.request(nodeId, 'item.get', { bucketKey, itemKey });
+        return record === null ? undefined : decodeItemRecord(record, `item ${itemKey} from ${nodeId}`, { bucketKey, itemKey });
+      },
+    );
+  }
+
+  listItems(bucketKey: string): Promise<ItemListing[]> {
+    assertBucketKey(bucketKey);
+    return this.#onActiveNode(
+      bucketKey,
+      () => this.#listHere(bucketKey),
+      async (nodeId) => (await this.cluster.request(nodeId, 'item.list', { bucketKey })).items,
+    );
   }
 
   writeItem(write: ItemWrite): Promise<Version> {
-    return this.#scheduler.writeItem(write);
+    assertBucketKey(write.bucketKey);
+    assertItemKey(write.itemKey);
+    return this.#onActiveNode(
+      write.bucketKey,
+      () => this.#scheduler.writeItem(write),
+      async (nodeId) => {
+        const answer = await this.cluster.request(nodeId, 'item.write', {
+          bucketKey: write.bucketKey,
+          itemKey: write.itemKey,
+          bytes: write.bytes,
+          encoding: write.encoding,
+          ifMatch: write.ifMatch === undefined ? null : formatVersion(write.ifMatch),
+        });
+        const version = parseVersion(answer.version);
+        if (version === null) throw new GrexError('GREX_ERR_BLEET_INVALID', `bad version ${answer.version} from ${nodeId}`);
+        return version;
+      },
+    );
+  }
+
+  clusterInfo(): Record<string, unknown> {
+    return { url: this.#url, ...this.cluster.snapshot() };
   }
 
   /** Cache counters of each job thread. */
@@ -185,15 +513,15 @@ export class GrexNode implements NodeApi {
     return this.#pool.stats();
   }
 
-  /** Jobs running or waiting. */
+  /** Jobs running or waiting on this node. */
   get queuedJobs(): number {
     return this.#scheduler.queued;
   }
 
   /**
    * Stops gracefully: refuses new jobs, lets running and queued ones finish
-   * (their answers are sent), closes the listener, the threads and the store.
-   * Safe to call more than once.
+   * (their answers are sent), closes the listener, the peers, the threads and
+   * the store. Safe to call more than once.
    */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
@@ -204,10 +532,22 @@ export class GrexNode implements NodeApi {
     this.#ready = false;
     this.logger.info({ nodeId: this.nodeId, queued: this.#scheduler.queued }, 'Grex node stopping');
     await Promise.all([this.#scheduler.stop(), this.#http?.close()]);
+    await this.cluster.stop();
     await this.#pool.close();
+    await Promise.allSettled([...this.#replicaChains.values()]);
     await this.#store.close();
     this.logger.info({ nodeId: this.nodeId }, 'Grex node stopped');
   }
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const separator = address.lastIndexOf(':');
+  return { host: address.slice(0, separator).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(separator + 1)) };
+}
+
+function bleetTransport(address: string, maxFrameBytes: number): Transport {
+  const { host, port } = splitHostPort(address);
+  return new WsTransport({ host, port, maxFrameBytes });
 }
 
 /** Starts a Grex node in this process. */

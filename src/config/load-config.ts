@@ -62,7 +62,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): GrexConfigInput {
     if (name === undefined) {
       throw invalid(`environment variable ${variable}`, `unknown (known: ${[...byVar.keys(), CONFIG_FILE_ENV].join(', ')})`);
     }
-    out[name] = parseValue(name, name === 'http' && value === 'false' ? false : value, `environment variable ${variable}`);
+    out[name] = parseValue(name, (name === 'http' || name === 'bleet') && value === 'false' ? false : value, `environment variable ${variable}`);
   }
   return out as GrexConfigInput;
 }
@@ -71,7 +71,7 @@ export function parseFlags(flags: Partial<Record<OptionName, string>>): GrexConf
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(flags) as [OptionName, string | undefined][]) {
     if (value === undefined) continue;
-    out[name] = parseValue(name, name === 'http' && value === 'false' ? false : value, `flag --${OPTIONS[name].flag}`);
+    out[name] = parseValue(name, (name === 'http' || name === 'bleet') && value === 'false' ? false : value, `flag --${OPTIONS[name].flag}`);
   }
   return out as GrexConfigInput;
 }

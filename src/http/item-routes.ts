@@ -2,7 +2,7 @@
  * Raw item access:
  *
  *   GET    /buckets/:bucketKey/items            -> { bucketKey, flock, items: [{ itemKey, version, size, encoding }] }
- *   GET    /buckets/:bucketKey/items/:itemKey   -> the item's bytes, header Grex-Version
+ *   GET    /buckets/:bucketKey/items/:itemKey   -> the item's bytes, header Grex-Version (?local=true: this node's replica)
  *   PUT    /buckets/:bucketKey/items/:itemKey   -> { bucketKey, itemKey, version } (If-Match: <version> optional)
  *   DELETE /buckets/:bucketKey/items/:itemKey   -> { bucketKey, itemKey, version }
  *
@@ -40,20 +40,16 @@ export async function itemRoutes(app: FastifyInstance, options: { node: NodeApi 
   app.get<{ Params: { bucketKey: string } }>('/buckets/:bucketKey/items', async (request, reply) => {
     const { bucketKey } = request.params;
     assertBucketKey(bucketKey);
-    const headers = await node.listItems(bucketKey);
-    const route = node.route(bucketKey);
-    return sendValue(request, reply, {
-      bucketKey,
-      flock: route.flock,
-      items: headers.map((h) => ({ itemKey: h.itemKey, version: formatVersion(h.version), size: h.size, encoding: h.encoding })),
-    });
+    const items = await node.listItems(bucketKey);
+    return sendValue(request, reply, { bucketKey, flock: node.route(bucketKey).flock, items });
   });
 
-  app.get<{ Params: ItemParams }>('/buckets/:bucketKey/items/:itemKey', async (request, reply) => {
+  app.get<{ Params: ItemParams; Querystring: { local?: string } }>('/buckets/:bucketKey/items/:itemKey', async (request, reply) => {
     const { bucketKey, itemKey } = request.params;
     assertBucketKey(bucketKey);
     assertItemKey(itemKey);
-    const record = await node.readItem(bucketKey, itemKey);
+    // ?local=true: this node's own replica, not the active node's copy.
+    const record = await node.readItem(bucketKey, itemKey, { local: request.query.local === 'true' });
     if (record === undefined) throw new GrexError('GREX_ERR_ITEM_NOT_FOUND', `bucket has no item ${JSON.stringify(itemKey)}`);
     return reply
       .header('grex-version', formatVersion(record.version))

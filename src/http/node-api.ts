@@ -1,19 +1,29 @@
 /**
  * What the HTTP layer needs of a node. GrexNode implements it; keeping it an
- * interface lets the routes be mounted in any fastify app (the plugin) and
- * lets a cluster node route or forward behind the same calls.
+ * interface lets the routes be mounted in any fastify app (the plugin) while
+ * the node decides where each request is served (here, or on the bucket's
+ * active node).
  */
 import type { JobRequest, ItemWrite } from '../scheduler/index.js';
-import type { ItemHeader, ItemRecord, Version } from '../store/index.js';
+import type { ItemRecord, Version } from '../store/index.js';
 
 export interface RouteInfo {
   bucketKey: string;
   flock: number;
   flocks: number;
-  /** URL of the node that runs this bucket's jobs. */
-  activeNode: string;
-  /** URLs of the nodes that herd the bucket's flock, active node first. */
+  /** URL of the node that runs this bucket's jobs; null when no herder is live. */
+  activeNode: string | null;
+  /** URLs of the nodes that herd the bucket's flock, in the flock's order. */
   herders: string[];
+}
+
+/** One item of a bucket listing. */
+export interface ItemListing {
+  itemKey: string;
+  /** `<term>-<seq>` */
+  version: string;
+  size: number;
+  encoding: 'msgpack' | 'raw';
 }
 
 export interface NodeApi {
@@ -23,7 +33,8 @@ export interface NodeApi {
   uptimeSeconds(): number;
   runJob(request: JobRequest): Promise<{ result: string | Uint8Array; activeNode: string }>;
   route(bucketKey: string): RouteInfo;
-  readItem(bucketKey: string, itemKey: string): Promise<ItemRecord | undefined>;
-  listItems(bucketKey: string): Promise<ItemHeader[]>;
+  readItem(bucketKey: string, itemKey: string, options?: { local?: boolean }): Promise<ItemRecord | undefined>;
+  listItems(bucketKey: string): Promise<ItemListing[]>;
   writeItem(write: ItemWrite): Promise<Version>;
+  clusterInfo(): Record<string, unknown>;
 }

@@ -2,6 +2,7 @@
  *   GET /route/:bucketKey  -> { bucketKey, flock, flocks, activeNode, herders } (the "canary" request)
  *   GET /health            -> 200 while the process serves HTTP
  *   GET /ready             -> 200 once the node takes jobs, 503 before and while stopping
+ *   GET /cluster           -> members and their states, the farm map's version and summary, counters
  */
 import type { FastifyInstance } from 'fastify';
 import { GrexError } from '../errors.js';
@@ -20,6 +21,8 @@ export async function nodeRoutes(app: FastifyInstance, options: { node: NodeApi 
   app.get('/health', async (request, reply) =>
     sendValue(request, reply, { status: 'ok', nodeId: node.nodeId, url: node.url, uptimeSeconds: node.uptimeSeconds() }),
   );
+
+  app.get('/cluster', async (request, reply) => sendValue(request, reply, node.clusterInfo()));
 
   app.get('/ready', async (request, reply) => {
     if (!node.isReady()) throw new GrexError('GREX_ERR_NOT_READY', 'the node is starting or stopping');

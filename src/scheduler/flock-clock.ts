@@ -61,6 +61,21 @@ export class FlockClock {
     return versions;
   }
 
+  /**
+   * A version this node stored without handing it out (a replicated write):
+   * if this node ever leads the flock, its versions must sort after it.
+   */
+  async observe(flock: number, version: Version): Promise<void> {
+    const state = await this.#state(flock);
+    if (version.term > state.term) state.term = version.term;
+    if (version.seq < state.next) return;
+    state.next = version.seq + 1;
+    while (state.next - 1 > state.reserved) {
+      state.reserving ??= this.#reserve(flock, state, 0).finally(() => (state.reserving = null));
+      await state.reserving;
+    }
+  }
+
   async #reserve(flock: number, state: FlockState, count: number): Promise<void> {
     const reserved = Math.max(state.reserved, state.next + count - 1) + this.#reserveBlock;
     await this.#store.writeFlockMeta(flock, { term: state.term, seqReserved: reserved });

@@ -59,6 +59,11 @@ export interface SchedulerOptions {
   maxQueuedJobs: number;
   maxQueuedPerBucket: number;
   itemLimitBytes: number;
+  /**
+   * Makes a bucket's versioned records durable; by default the local store.
+   * A cluster node replicates here and resolves at the write quorum.
+   */
+  commit?: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
 }
 
 /** Seconds a client should wait before retrying an overloaded node. */
@@ -74,6 +79,7 @@ export class Scheduler {
   readonly #itemLimitBytes: number;
   readonly #queue: BucketQueue;
   readonly #gens = new BucketGenerations();
+  readonly #persist: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
   #stopping = false;
 
   constructor(options: SchedulerOptions) {
@@ -85,6 +91,12 @@ export class Scheduler {
     this.#jobTimeoutMs = options.jobTimeoutMs;
     this.#itemLimitBytes = options.itemLimitBytes;
     this.#queue = new BucketQueue({ maxPerBucket: options.maxQueuedPerBucket, maxTotal: options.maxQueuedJobs });
+    this.#persist = options.commit ?? ((flock, _bucketKey, records) => this.#store.commit(flock, records));
+  }
+
+  /** The bucket changed behind the job threads' backs (a replicated write): their copies are stale. */
+  invalidate(bucketKey: string): void {
+    this.#gens.bump(bucketKey);
   }
 
   /** Jobs running or waiting. */
@@ -227,7 +239,7 @@ export class Scheduler {
       encoding: change.encoding,
       payload: change.bytes ?? new Uint8Array(0),
     }));
-    await this.#store.commit(flock, records);
+    await this.#persist(flock, bucketKey, records);
     return versions;
   }
 

@@ -7,6 +7,10 @@ import { cliPath } from './paths.js';
 export interface NodeProcess {
   child: ChildProcess;
   url: string;
+  /** ws:// URL of its bleet listener ('' without one). */
+  bleetUrl: string;
+  /** `host:port` of its bleet listener, as --peers takes it. */
+  bleetAddress: string;
   /** Everything the process printed so far. */
   output(): string;
   /** Sends a signal and resolves with the exit code (or signal name). */
@@ -32,17 +36,17 @@ export async function startNodeProcess(
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  const url = await new Promise<string>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; bleetUrl: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start within ${options.timeoutMs ?? 60_000} ms:\n${output}`)), options.timeoutMs ?? 60_000);
     const check = () => {
       for (const line of output.split('\n')) {
         if (!line.includes('"url"')) continue;
         try {
-          const entry = JSON.parse(line) as { url?: string; msg?: string };
+          const entry = JSON.parse(line) as { url?: string; bleetUrl?: string; msg?: string };
           if (entry.url !== undefined && entry.msg?.includes('ready')) {
             clearTimeout(timer);
             child.stdout!.off('data', check);
-            resolve(entry.url);
+            resolve({ url: entry.url, bleetUrl: entry.bleetUrl ?? '' });
             return;
           }
         } catch {
@@ -58,7 +62,9 @@ export async function startNodeProcess(
   });
   return {
     child,
-    url,
+    url: ready.url,
+    bleetUrl: ready.bleetUrl,
+    bleetAddress: ready.bleetUrl.replace(/^ws:\/\//, ''),
     output: () => output,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -17,6 +17,7 @@ const DESCRIBED_DEFAULTS: Partial<Record<OptionName, RegExp>> = {
   workers: /available cores/i,
   url: /http:\/\/<http address>/i,
   nodeId: /generated.*data folder/i,
+  peers: /none/i,
 };
 
 interface DocRow {

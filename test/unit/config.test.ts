@@ -58,6 +58,17 @@ const DEFAULTS = {
   maxQueuedPerBucket: 1_000,
   bodyLimitMb: 8,
   itemLimitMb: 16,
+  bleet: false,
+  peers: [],
+  replicas: 3,
+  writeQuorum: 'majority',
+  herd: true,
+  farm: 'auto',
+  heartbeatMs: 250,
+  suspectAfterMs: 1000,
+  deadAfterMs: 2000,
+  bleetTimeoutMs: 10_000,
+  bleetMaxFrameMb: 64,
   logLevel: 'info',
 };
 

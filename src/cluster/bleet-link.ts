@@ -1,0 +1,227 @@
+/**
+ * One connection to a peer, either direction: the hello exchange, heartbeats,
+ * and requests multiplexed by id with deadlines.
+ *
+ * States: greeting (hello sent, waiting for the peer's) -> ready -> closed.
+ * Any frame that fails validation, any frame but hello while greeting, or a
+ * hello from another cluster closes the link with a logged reason; the node
+ * goes on. Limits keep memory bounded: at most `maxInFlight` own requests
+ * waiting for answers, nothing queued past `maxBufferedBytes` (such requests
+ * fail at once with GREX_ERR_OVERLOADED), and at most `maxServing` of the
+ * peer's requests handled at a time (more are answered OVERLOADED).
+ */
+import { asGrexError, GrexError, type WireError } from '../errors.js';
+import {
+  BLEET_PROTOCOL,
+  BleetInvalidError,
+  decodeFrame,
+  encodeFrame,
+  validateRequest,
+  validateResponse,
+  type BleetMethod,
+  type BleetRequest,
+  type BleetResponse,
+  type Frame,
+} from './bleet-messages.js';
+import type { MemberInfo } from './membership.js';
+import type { FrameSocket } from './transport.js';
+
+export interface LinkLimits {
+  maxInFlight: number;
+  maxBufferedBytes: number;
+  maxServing: number;
+}
+
+export const DEFAULT_LINK_LIMITS: LinkLimits = { maxInFlight: 4096, maxBufferedBytes: 64 * 1024 * 1024, maxServing: 1024 };
+
+export interface LinkHandlers {
+  /** The peer said hello; throw to refuse it (the link closes). */
+  onHello(link: BleetLink, peer: MemberInfo): void;
+  onPing(link: BleetLink, digest: string, version: number): void;
+  /** Serves a peer's request; resolves with the response body. */
+  onRequest<M extends BleetMethod>(link: BleetLink, method: M, body: BleetRequest<M>, ttlMs: number): Promise<BleetResponse<M>>;
+  onClose(link: BleetLink, reason: string): void;
+  /** A frame was refused or the link broke for a reason worth logging. */
+  onProblem(link: BleetLink, error: GrexError): void;
+}
+
+interface Pending {
+  method: BleetMethod;
+  resolve: (body: unknown) => void;
+  reject: (err: GrexError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class BleetLink {
+  readonly socket: FrameSocket;
+  /** The peer's member entry, once it said hello. */
+  peer: MemberInfo | null = null;
+  readonly #flocks: number;
+  readonly #handlers: LinkHandlers;
+  readonly #limits: LinkLimits;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #serving = 0;
+  #closed = false;
+  #markClosed: (reason: string) => void = () => {};
+  /** Resolves with the reason once the link has closed. */
+  readonly whenClosed = new Promise<string>((resolve) => (this.#markClosed = resolve));
+
+  constructor(socket: FrameSocket, options: { self: MemberInfo; flocks: number; handlers: LinkHandlers; limits?: LinkLimits }) {
+    this.socket = socket;
+    this.#flocks = options.flocks;
+    this.#handlers = options.handlers;
+    this.#limits = options.limits ?? DEFAULT_LINK_LIMITS;
+    socket.onFrame((frame) => this.#onFrame(frame));
+    socket.onClose((reason) => this.#onClosed(reason));
+    this.#send({ t: 'hello', proto: BLEET_PROTOCOL, flocks: options.flocks, member: options.self });
+  }
+
+  get ready(): boolean {
+    return this.peer !== null && !this.#closed;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  #send(frame: Frame): boolean {
+    return this.socket.send(encodeFrame(frame));
+  }
+
+  ping(digest: string, version: number): void {
+    if (this.ready) this.#send({ t: 'ping', digest, version });
+  }
+
+  /** Sends a request; rejects with a GrexError on a refusal, an error answer, a closed link or the deadline. */
+  request<M extends BleetMethod>(method: M, body: BleetRequest<M>, timeoutMs: number): Promise<BleetResponse<M>> {
+    const who = this.peer?.nodeId ?? this.socket.remote;
+    if (!this.ready) return Promise.reject(new GrexError('GREX_ERR_PEER_UNAVAILABLE', `no open connection to ${who}`));
+    if (this.#pending.size >= this.#limits.maxInFlight || this.socket.bufferedBytes > this.#limits.maxBufferedBytes) {
+      return Promise.reject(
+        new GrexError('GREX_ERR_OVERLOADED', `connection to ${who} is full (${this.#pending.size} requests waiting)`, { retryAfterSeconds: 1 }),
+      );
+    }
+    const id = this.#nextId++;
+    return new Promise<BleetResponse<M>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new GrexError('GREX_ERR_BLEET_TIMEOUT', `${who} did not answer ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(id, { method, resolve: resolve as (body: unknown) => void, reject, timer });
+      if (!this.#send({ t: 'req', id, m: method, ttl: timeoutMs, b: body })) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(new GrexError('GREX_ERR_PEER_UNAVAILABLE', `connection to ${who} closed`));
+      }
+    });
+  }
+
+  close(reason: string): void {
+    this.socket.close(reason);
+  }
+
+  #refuse(error: GrexError): void {
+    this.#handlers.onProblem(this, error);
+    this.close(error.message);
+  }
+
+  #onFrame(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (err) {
+      return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `invalid bleet from ${this.socket.remote}: ${(err as Error).message}`));
+    }
+    if (this.peer === null && frame.t !== 'hello') {
+      return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `${this.socket.remote} sent ${frame.t} before hello`));
+    }
+    switch (frame.t) {
+      case 'hello':
+        return this.#onHello(frame);
+      case 'ping':
+        return this.#handlers.onPing(this, frame.digest, frame.version);
+      case 'req':
+        return void this.#serve(frame.id, frame.m, frame.b, frame.ttl);
+      case 'res':
+        return this.#onResponse(frame);
+    }
+  }
+
+  #onHello(frame: Extract<Frame, { t: 'hello' }>): void {
+    if (this.peer !== null) return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `${this.socket.remote} said hello twice`));
+    if (frame.proto !== BLEET_PROTOCOL || frame.flocks !== this.#flocks) {
+      return this.#refuse(
+        new GrexError(
+          'GREX_ERR_CLUSTER_MISMATCH',
+          `${frame.member.nodeId} at ${this.socket.remote} speaks bleet protocol ${frame.proto} with ${frame.flocks} flocks; this node: ${BLEET_PROTOCOL} with ${this.#flocks}`,
+        ),
+      );
+    }
+    try {
+      this.#handlers.onHello(this, frame.member);
+    } catch (err) {
+      return this.#refuse(asGrexError(err));
+    }
+    this.peer = frame.member;
+  }
+
+  async #serve(id: number, method: BleetMethod, rawBody: unknown, ttl: number): Promise<void> {
+    let body: BleetRequest<BleetMethod>;
+    try {
+      body = validateRequest(method, rawBody);
+    } catch (err) {
+      return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${method} request from ${this.peer?.nodeId}: ${(err as Error).message}`));
+    }
+    if (this.#serving >= this.#limits.maxServing) {
+      this.#send({ t: 'res', id, ok: false, e: { code: 'GREX_ERR_OVERLOADED', message: 'peer is serving too many requests', data: { retryAfterSeconds: 1 } } });
+      return;
+    }
+    this.#serving++;
+    try {
+      const result = await this.#handlers.onRequest(this, method, body, ttl);
+      this.#send({ t: 'res', id, ok: true, b: result });
+    } catch (err) {
+      const error: WireError = asGrexError(err).toWire();
+      this.#send({ t: 'res', id, ok: false, e: error });
+    } finally {
+      this.#serving--;
+    }
+  }
+
+  #onResponse(frame: Extract<Frame, { t: 'res' }>): void {
+    const pending = this.#pending.get(frame.id);
+    if (pending === undefined) return; // answered after its deadline: dropped
+    this.#pending.delete(frame.id);
+    clearTimeout(pending.timer);
+    if (!frame.ok) return pending.reject(new GrexError(frame.e.code, frame.e.message, frame.e.data));
+    let body: unknown;
+    try {
+      body = validateResponse(pending.method, frame.b);
+    } catch (err) {
+      pending.reject(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${pending.method} answer: ${(err as Error).message}`));
+      return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${pending.method} answer from ${this.peer?.nodeId}: ${(err as Error).message}`));
+    }
+    pending.resolve(body);
+  }
+
+  #onClosed(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const who = this.peer?.nodeId ?? this.socket.remote;
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new GrexError('GREX_ERR_PEER_UNAVAILABLE', `connection to ${who} closed: ${reason}`));
+    }
+    this.#pending.clear();
+    this.#handlers.onClose(this, reason);
+    this.#markClosed(reason);
+  }
+}
+
+export { BleetInvalidError };

@@ -1,0 +1,261 @@
+/**
+ * Bleets: the messages between nodes, their encoding, and their validation.
+ *
+ * A frame is one msgpack map with a type `t`:
+ *
+ *   hello  {proto, flocks, member}          first frame on a connection, both ways
+ *   ping   {digest, version}                heartbeat, with the member table's fingerprint
+ *   req    {id, m, ttl, b}                  request: method, ms until its deadline, body
+ *   res    {id, ok: true, b} | {id, ok: false, e}
+ *
+ * Nothing from a peer is used before it is validated here: an unknown type,
+ * a missing or mistyped field, or an unknown method makes `decodeFrame` throw
+ * a BleetInvalidError, and the connection that sent it is closed. Pure: no
+ * sockets.
+ */
+import { Packr } from 'msgpackr';
+import { isErrorCode, type WireError } from '../errors.js';
+import type { PayloadEncoding } from '../workers/protocol.js';
+import type { ItemEncoding } from '../store/item-record.js';
+import type { MemberInfo } from './membership.js';
+
+export const BLEET_PROTOCOL = 1;
+
+export class BleetInvalidError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BleetInvalidError';
+  }
+}
+
+// ---- request and response bodies, per method ----
+
+export interface JobBleet {
+  bucketKey: string;
+  jobName: string;
+  data: string | Uint8Array | null;
+  dataEncoding: PayloadEncoding;
+  resultEncoding: PayloadEncoding;
+}
+
+export interface ItemHeaderBleet {
+  itemKey: string;
+  version: string;
+  size: number;
+  encoding: ItemEncoding;
+}
+
+export interface BleetMethods {
+  members: { req: Record<string, never>; res: { version: number; members: MemberInfo[] } };
+  job: { req: JobBleet; res: { result: string | Uint8Array; activeNode: string } };
+  replicate: { req: { flock: number; records: Uint8Array[] }; res: { applied: number } };
+  'item.get': { req: { bucketKey: string; itemKey: string }; res: { record: Uint8Array | null } };
+  'item.list': { req: { bucketKey: string }; res: { items: ItemHeaderBleet[] } };
+  'item.write': {
+    req: { bucketKey: string; itemKey: string; bytes: Uint8Array | null; encoding: ItemEncoding; ifMatch: string | null };
+    res: { version: string };
+  };
+}
+
+export type BleetMethod = keyof BleetMethods;
+export type BleetRequest<M extends BleetMethod> = BleetMethods[M]['req'];
+export type BleetResponse<M extends BleetMethod> = BleetMethods[M]['res'];
+
+export type Frame =
+  | { t: 'hello'; proto: number; flocks: number; member: MemberInfo }
+  | { t: 'ping'; digest: string; version: number }
+  | { t: 'req'; id: number; m: BleetMethod; ttl: number; b: unknown }
+  | { t: 'res'; id: number; ok: true; b: unknown }
+  | { t: 'res'; id: number; ok: false; e: WireError };
+
+// ---- field checks ----
+
+type Obj = Record<string, unknown>;
+
+function fail(what: string): never {
+  throw new BleetInvalidError(what);
+}
+
+function obj(value: unknown, what: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) fail(`${what} must be a map`);
+  return value as Obj;
+}
+
+function str(o: Obj, key: string, maxLength = 4096): string {
+  const value = o[key];
+  if (typeof value !== 'string' || value.length > maxLength) fail(`${key} must be a string of at most ${maxLength} characters`);
+  return value;
+}
+
+function int(o: Obj, key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const value = o[key];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) fail(`${key} must be an integer in ${min}..${max}`);
+  return value;
+}
+
+function bool(o: Obj, key: string): boolean {
+  const value = o[key];
+  if (typeof value !== 'boolean') fail(`${key} must be a boolean`);
+  return value;
+}
+
+function bytes(o: Obj, key: string): Uint8Array {
+  const value = o[key];
+  if (!(value instanceof Uint8Array)) fail(`${key} must be binary`);
+  return value;
+}
+
+function optional<T>(o: Obj, key: string, read: (o: Obj, key: string) => T): T | null {
+  return o[key] === undefined || o[key] === null ? null : read(o, key);
+}
+
+function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[]): T {
+  const value = o[key];
+  if (!allowed.includes(value as T)) fail(`${key} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function arrayOf<T>(o: Obj, key: string, max: number, read: (item: unknown, index: number) => T): T[] {
+  const value = o[key];
+  if (!Array.isArray(value) || value.length > max) fail(`${key} must be a list of at most ${max}`);
+  return value.map(read);
+}
+
+const PAYLOAD_ENCODINGS = ['json', 'msgpack', 'value'] as const;
+const ITEM_ENCODINGS = ['msgpack', 'raw'] as const;
+const KEY_CHARS = 1024; // a 256-byte key is at most 256 UTF-16 units; generous bound before the key check proper
+
+export function readMember(value: unknown): MemberInfo {
+  const o = obj(value, 'member');
+  const member: MemberInfo = {
+    nodeId: str(o, 'nodeId', 64),
+    httpUrl: str(o, 'httpUrl', 2048),
+    bleetUrl: str(o, 'bleetUrl', 2048),
+    herd: bool(o, 'herd'),
+    incarnation: int(o, 'incarnation'),
+  };
+  const farm = optional(o, 'farm', (x, k) => str(x, k, 65536));
+  if (farm !== null) member.farm = farm;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(member.nodeId)) fail('nodeId is not a node id');
+  return member;
+}
+
+function readStringOrBytes(o: Obj, key: string): string | Uint8Array | null {
+  const value = o[key];
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  return fail(`${key} must be a string or binary`);
+}
+
+/** Validators of request bodies, by method. */
+const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
+  members: (b) => (obj(b, 'body'), {}),
+  job: (b) => {
+    const o = obj(b, 'body');
+    return {
+      bucketKey: str(o, 'bucketKey', KEY_CHARS),
+      jobName: str(o, 'jobName', 128),
+      data: readStringOrBytes(o, 'data'),
+      dataEncoding: oneOf(o, 'dataEncoding', PAYLOAD_ENCODINGS),
+      resultEncoding: oneOf(o, 'resultEncoding', PAYLOAD_ENCODINGS),
+    };
+  },
+  replicate: (b) => {
+    const o = obj(b, 'body');
+    return { flock: int(o, 'flock'), records: arrayOf(o, 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) };
+  },
+  'item.get': (b) => {
+    const o = obj(b, 'body');
+    return { bucketKey: str(o, 'bucketKey', KEY_CHARS), itemKey: str(o, 'itemKey', KEY_CHARS) };
+  },
+  'item.list': (b) => ({ bucketKey: str(obj(b, 'body'), 'bucketKey', KEY_CHARS) }),
+  'item.write': (b) => {
+    const o = obj(b, 'body');
+    return {
+      bucketKey: str(o, 'bucketKey', KEY_CHARS),
+      itemKey: str(o, 'itemKey', KEY_CHARS),
+      bytes: optional(o, 'bytes', bytes),
+      encoding: oneOf(o, 'encoding', ITEM_ENCODINGS),
+      ifMatch: optional(o, 'ifMatch', (x, k) => str(x, k, 64)),
+    };
+  },
+};
+
+/** Validators of response bodies, by method. */
+const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
+  members: (b) => {
+    const o = obj(b, 'body');
+    return { version: int(o, 'version'), members: arrayOf(o, 'members', 10_000, readMember) };
+  },
+  job: (b) => {
+    const o = obj(b, 'body');
+    const result = readStringOrBytes(o, 'result');
+    if (result === null) fail('result is missing');
+    return { result, activeNode: str(o, 'activeNode', 2048) };
+  },
+  replicate: (b) => ({ applied: int(obj(b, 'body'), 'applied') }),
+  'item.get': (b) => ({ record: optional(obj(b, 'body'), 'record', bytes) }),
+  'item.list': (b) => ({
+    items: arrayOf(obj(b, 'body'), 'items', 1_000_000, (item) => {
+      const o = obj(item, 'item');
+      return { itemKey: str(o, 'itemKey', KEY_CHARS), version: str(o, 'version', 64), size: int(o, 'size'), encoding: oneOf(o, 'encoding', ITEM_ENCODINGS) };
+    }),
+  }),
+  'item.write': (b) => ({ version: str(obj(b, 'body'), 'version', 64) }),
+};
+
+export function isBleetMethod(method: unknown): method is BleetMethod {
+  return typeof method === 'string' && Object.hasOwn(REQUESTS, method);
+}
+
+export function validateRequest<M extends BleetMethod>(method: M, body: unknown): BleetRequest<M> {
+  return REQUESTS[method](body) as BleetRequest<M>;
+}
+
+export function validateResponse<M extends BleetMethod>(method: M, body: unknown): BleetResponse<M> {
+  return RESPONSES[method](body) as BleetResponse<M>;
+}
+
+// ---- frames ----
+
+const codec = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  return codec.pack(frame);
+}
+
+function readWireError(value: unknown): WireError {
+  const o = obj(value, 'error');
+  const code = o.code;
+  const message = typeof o.message === 'string' ? o.message.slice(0, 10_000) : 'error';
+  const data = typeof o.data === 'object' && o.data !== null && !Array.isArray(o.data) ? (o.data as Record<string, unknown>) : undefined;
+  if (!isErrorCode(code)) return { code: 'GREX_ERR_INTERNAL', message: `${String(code)}: ${message}` };
+  return data === undefined ? { code, message } : { code, message, data };
+}
+
+/** Decodes and validates one frame. Request and response bodies are checked per method later. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  let value: unknown;
+  try {
+    value = codec.unpack(bytes);
+  } catch (err) {
+    fail(`not msgpack: ${(err as Error).message}`);
+  }
+  const o = obj(value, 'frame');
+  switch (o.t) {
+    case 'hello':
+      return { t: 'hello', proto: int(o, 'proto'), flocks: int(o, 'flocks', 1), member: readMember(o.member) };
+    case 'ping':
+      return { t: 'ping', digest: str(o, 'digest', 64), version: int(o, 'version') };
+    case 'req': {
+      const m = o.m;
+      if (!isBleetMethod(m)) fail(`unknown method ${JSON.stringify(m)}`);
+      return { t: 'req', id: int(o, 'id', 1), m, ttl: int(o, 'ttl', 0, 24 * 3600 * 1000), b: o.b };
+    }
+    case 'res':
+      if (bool(o, 'ok')) return { t: 'res', id: int(o, 'id', 1), ok: true, b: o.b };
+      return { t: 'res', id: int(o, 'id', 1), ok: false, e: readWireError(o.e) };
+    default:
+      return fail(`unknown frame type ${JSON.stringify(o.t)}`);
+  }
+}

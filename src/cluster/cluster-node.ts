@@ -1,0 +1,365 @@
+/**
+ * A node's view of its cluster and its bleets: who the members are and
+ * whether they are alive, the farm map, which node is each flock's active
+ * node, and the connections that carry requests between them.
+ *
+ * The decisions are made by pure parts (membership.ts, farm-map.ts,
+ * quorum.ts); this class does the IO around them: it listens and dials
+ * (peer-dialer.ts), sends heartbeats every `heartbeatMs`, pulls a peer's
+ * member table when its fingerprint differs, and serves the bleets of
+ * others through the handlers the node gives it.
+ *
+ * A node started with seeds (`peers`) is not "joined" until it has merged a
+ * member table from one of them: before that it would think it is alone and
+ * lead every flock, so it refuses to route (GREX_ERR_NOT_READY).
+ */
+import { GrexError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { BleetLink, DEFAULT_LINK_LIMITS, type LinkHandlers, type LinkLimits } from './bleet-link.js';
+import type { BleetMethod, BleetRequest, BleetResponse } from './bleet-messages.js';
+import { computeFarmMap, farmSummary, parseFarm, type FarmMap } from './farm-map.js';
+import { MemberTable, type MemberInfo, type MemberState } from './membership.js';
+import { PeerDialer } from './peer-dialer.js';
+import type { WriteQuorum } from './quorum.js';
+import type { FrameSocket, Transport } from './transport.js';
+
+/** Serves the bleets that reach this node (all but `members`, which the cluster answers). */
+export type BleetHandler = <M extends Exclude<BleetMethod, 'members'>>(
+  method: M,
+  body: BleetRequest<M>,
+  from: MemberInfo,
+  ttlMs: number,
+) => Promise<BleetResponse<M>>;
+
+export interface ClusterOptions {
+  /** This node's entry; httpUrl and bleetUrl may be filled in after listening (`setUrls`). */
+  self: MemberInfo;
+  flocks: number;
+  replicas: number;
+  writeQuorum: WriteQuorum;
+  /** Listens and dials; null for a node that is a cluster of one. */
+  transport: Transport | null;
+  /** Bleet URLs of seed peers. */
+  peers: readonly string[];
+  /** Members remembered from an earlier run (dialled like seeds). */
+  knownMembers?: readonly MemberInfo[];
+  heartbeatMs: number;
+  suspectAfterMs: number;
+  deadAfterMs: number;
+  /** Default deadline of a bleet request. */
+  bleetTimeoutMs: number;
+  limits?: LinkLimits;
+  handler: BleetHandler;
+  /** Called when the member table changed (to remember it across restarts). */
+  onMembersChanged?: (members: MemberInfo[]) => void;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface FlockRoute {
+  flock: number;
+  /** Herder node ids, in the flock's order. */
+  herders: readonly string[];
+  /** The first live herder, or null when none is live. */
+  active: string | null;
+}
+
+export interface ClusterCounters {
+  jobsLocal: number;
+  jobsForwarded: number;
+  jobsReceived: number;
+  notActiveRetries: number;
+  replicationFailures: number;
+  quorumFailures: number;
+}
+
+export class ClusterNode {
+  readonly selfId: string;
+  readonly flocks: number;
+  readonly replicas: number;
+  readonly writeQuorum: WriteQuorum;
+  readonly bleetTimeoutMs: number;
+  readonly counters: ClusterCounters = { jobsLocal: 0, jobsForwarded: 0, jobsReceived: 0, notActiveRetries: 0, replicationFailures: 0, quorumFailures: 0 };
+  readonly #options: ClusterOptions;
+  readonly #table: MemberTable;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  #farm: FarmMap;
+  #farmVersion = 0;
+  readonly #links = new Map<string, BleetLink>(); // outgoing, ready, by peer node id
+  readonly #incoming = new Set<BleetLink>();
+  readonly #pulling = new Set<string>();
+  #dialer: PeerDialer | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #lastTick = 0;
+  #joined: boolean;
+  #stopped = false;
+
+  constructor(options: ClusterOptions) {
+    this.#options = options;
+    this.selfId = options.self.nodeId;
+    this.flocks = options.flocks;
+    this.replicas = options.replicas;
+    this.writeQuorum = options.writeQuorum;
+    this.bleetTimeoutMs = options.bleetTimeoutMs;
+    this.#now = options.now ?? Date.now;
+    this.#log = options.logger;
+    this.#table = new MemberTable(options.self, { suspectAfterMs: options.suspectAfterMs, deadAfterMs: options.deadAfterMs }, this.#now());
+    if (options.knownMembers !== undefined) this.#table.merge(options.knownMembers, 0, this.#now());
+    this.#joined = options.peers.length === 0 && this.#table.size === 1;
+    this.#farm = this.#computeFarm();
+  }
+
+  /** Starts listening and dialling; resolves with this node's bleet URL ('' without a transport). */
+  async start(): Promise<string> {
+    const transport = this.#options.transport;
+    let bleetUrl = '';
+    if (transport !== null) {
+      bleetUrl = await transport.listen((socket) => this.#accept(socket));
+      this.#dialer = new PeerDialer(transport, (socket, url) => this.#makeLink(socket, url, true));
+      this.#updateSelf({ ...this.self(), bleetUrl });
+      for (const url of this.#options.peers) this.#dialer.want(url);
+      this.#wantMembers();
+    }
+    this.#lastTick = this.#now();
+    this.#timer = setInterval(() => this.#tick(), this.#options.heartbeatMs);
+    this.#timer.unref();
+    return bleetUrl;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#dialer?.stop();
+    for (const link of [...this.#links.values(), ...this.#incoming]) link.close('node stopping');
+    await this.#options.transport?.close();
+  }
+
+  self(): MemberInfo {
+    return this.#table.get(this.selfId)!;
+  }
+
+  /** Records this node's URLs once it listens. */
+  setHttpUrl(httpUrl: string): void {
+    this.#updateSelf({ ...this.self(), httpUrl });
+  }
+
+  #updateSelf(self: MemberInfo): void {
+    this.#table.updateSelf(self);
+    this.#membersChanged();
+  }
+
+  get joined(): boolean {
+    return this.#joined;
+  }
+
+  get mapVersion(): number {
+    return this.#farmVersion;
+  }
+
+  get farm(): FarmMap {
+    return this.#farm;
+  }
+
+  members(): MemberInfo[] {
+    return this.#table.list();
+  }
+
+  member(nodeId: string): MemberInfo | undefined {
+    return this.#table.get(nodeId);
+  }
+
+  stateOf(nodeId: string): MemberState {
+    return this.#table.stateOf(nodeId, this.#now());
+  }
+
+  isLive(nodeId: string): boolean {
+    return this.#table.isLive(nodeId, this.#now());
+  }
+
+  /** The herders and the active node of a flock, in this node's view. */
+  route(flock: number): FlockRoute {
+    const herders = this.#farm.herders[flock] ?? [];
+    const now = this.#now();
+    const active = herders.find((nodeId) => this.#table.isLive(nodeId, now)) ?? null;
+    return { flock, herders, active };
+  }
+
+  /** A ready outgoing connection to a member, if there is one. */
+  linkTo(nodeId: string): BleetLink | undefined {
+    const link = this.#links.get(nodeId);
+    return link?.ready === true ? link : undefined;
+  }
+
+  /** Sends a request to a member over this node's connection to it. */
+  request<M extends BleetMethod>(nodeId: string, method: M, body: BleetRequest<M>, timeoutMs = this.bleetTimeoutMs): Promise<BleetResponse<M>> {
+    const link = this.linkTo(nodeId);
+    if (link === undefined) return Promise.reject(new GrexError('GREX_ERR_PEER_UNAVAILABLE', `no connection to node ${nodeId}`, { nodeId }));
+    return link.request(method, body, timeoutMs);
+  }
+
+  /** What GET /cluster shows. */
+  snapshot(): Record<string, unknown> {
+    const { byNode, unassigned } = farmSummary(this.#farm);
+    const led = new Map<string, number>();
+    for (let flock = 0; flock < this.flocks; flock++) {
+      const active = this.route(flock).active;
+      if (active !== null) led.set(active, (led.get(active) ?? 0) + 1);
+    }
+    return {
+      nodeId: this.selfId,
+      joined: this.#joined,
+      mapVersion: this.#farmVersion,
+      mode: this.#farm.mode,
+      flocks: this.flocks,
+      replicas: this.replicas,
+      writeQuorum: this.writeQuorum,
+      unassignedFlocks: unassigned.length,
+      members: this.#table.list().map((m) => ({
+        nodeId: m.nodeId,
+        httpUrl: m.httpUrl,
+        bleetUrl: m.bleetUrl,
+        herd: m.herd,
+        ...(m.farm === undefined ? {} : { farm: m.farm }),
+        state: this.stateOf(m.nodeId),
+        connected: m.nodeId === this.selfId || this.linkTo(m.nodeId) !== undefined,
+        flocksHerded: byNode.get(m.nodeId)?.length ?? 0,
+        flocksLed: led.get(m.nodeId) ?? 0,
+      })),
+      counters: { ...this.counters },
+    };
+  }
+
+  // ---- membership and the farm map ----
+
+  #computeFarm(): FarmMap {
+    const members = this.#table.list().map((m) => {
+      let farm: number[] | undefined;
+      if (m.farm !== undefined) {
+        try {
+          farm = parseFarm(m.farm, this.flocks);
+        } catch (err) {
+          this.#log.warn({ nodeId: m.nodeId, farm: m.farm, err: (err as Error).message }, 'member has an invalid farm; it herds nothing');
+          farm = [];
+        }
+      }
+      return { nodeId: m.nodeId, herd: m.herd, farm };
+    });
+    this.#farmVersion = this.#table.version;
+    return computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+  }
+
+  #membersChanged(): void {
+    this.#farm = this.#computeFarm();
+    this.#wantMembers();
+    this.#options.onMembersChanged?.(this.#table.list());
+  }
+
+  /** Dial every member (and keep dialling seeds until joined). */
+  #wantMembers(): void {
+    if (this.#dialer === null) return;
+    const wanted = new Set<string>();
+    for (const member of this.#table.list()) if (member.nodeId !== this.selfId && member.bleetUrl !== '') wanted.add(member.bleetUrl);
+    for (const url of wanted) this.#dialer.want(url);
+    for (const url of this.#dialer.urls) {
+      const isSeed = this.#options.peers.includes(url);
+      if (!wanted.has(url) && !(isSeed && !this.#joined)) this.#dialer.unwant(url);
+    }
+  }
+
+  #merge(members: readonly MemberInfo[], version: number, from: string): void {
+    const changed = this.#table.merge(members, version, this.#now());
+    if (changed) {
+      this.#log.info({ from, version: this.#table.version, members: this.#table.size }, 'member table changed');
+      this.#membersChanged();
+    } else if (this.#farmVersion !== this.#table.version) {
+      this.#farmVersion = this.#table.version;
+    }
+  }
+
+  async #pullMembers(link: BleetLink): Promise<void> {
+    const peer = link.peer!.nodeId;
+    if (this.#pulling.has(peer)) return;
+    this.#pulling.add(peer);
+    try {
+      const answer = await link.request('members', {}, this.bleetTimeoutMs);
+      this.#merge(answer.members, answer.version, peer);
+      if (!this.#joined) {
+        this.#joined = true;
+        this.#log.info({ via: peer, members: this.#table.size }, 'joined the cluster');
+        this.#wantMembers();
+      }
+    } catch (err) {
+      this.#log.debug({ peer, err: (err as Error).message }, 'member table pull failed');
+    } finally {
+      this.#pulling.delete(peer);
+    }
+  }
+
+  // ---- connections ----
+
+  #accept(socket: FrameSocket): void {
+    const link = this.#makeLink(socket, socket.remote, false);
+    this.#incoming.add(link);
+  }
+
+  #makeLink(socket: FrameSocket, url: string, outgoing: boolean): BleetLink {
+    const handlers: LinkHandlers = {
+      onHello: (link, peer) => {
+        if (peer.nodeId === this.selfId) {
+          if (outgoing) this.#dialer?.unwant(url);
+          throw new GrexError('GREX_ERR_CLUSTER_MISMATCH', `${url} is this node itself`);
+        }
+        this.#table.heard(peer.nodeId, this.#now());
+        this.#merge([peer], 0, peer.nodeId);
+        this.#table.heard(peer.nodeId, this.#now());
+        if (outgoing) {
+          this.#links.get(peer.nodeId)?.close('replaced by a newer connection');
+          this.#links.set(peer.nodeId, link);
+          // A seed that turned out to be a member under another URL needs no loop of its own.
+          if (url !== peer.bleetUrl && this.#joined) this.#dialer?.unwant(url);
+          queueMicrotask(() => void this.#pullMembers(link));
+        }
+      },
+      onPing: (link, digest, version) => {
+        const peer = link.peer!;
+        this.#table.heard(peer.nodeId, this.#now());
+        if (digest !== this.#table.digest()) {
+          const back = this.linkTo(peer.nodeId);
+          if (back !== undefined) void this.#pullMembers(back);
+        } else if (version > this.#table.version) {
+          this.#merge([], version, peer.nodeId);
+        }
+      },
+      onRequest: async (link, method, body, ttlMs) => {
+        const peer = link.peer!;
+        this.#table.heard(peer.nodeId, this.#now());
+        if (method === 'members') return { version: this.#table.version, members: this.#table.list() } as never;
+        return this.#options.handler(method as Exclude<BleetMethod, 'members'>, body as never, peer, ttlMs) as never;
+      },
+      onClose: (link, reason) => {
+        this.#incoming.delete(link);
+        const peer = link.peer?.nodeId;
+        if (peer !== undefined && this.#links.get(peer) === link) this.#links.delete(peer);
+        if (!this.#stopped && peer !== undefined) this.#log.debug({ peer, reason }, 'bleet connection closed');
+      },
+      onProblem: (link, error) => {
+        this.#log.warn({ peer: link.peer?.nodeId ?? link.socket.remote, code: error.code }, error.message);
+      },
+    };
+    return new BleetLink(socket, { self: this.self(), flocks: this.flocks, handlers, limits: this.#options.limits ?? DEFAULT_LINK_LIMITS });
+  }
+
+  // ---- heartbeats ----
+
+  #tick(): void {
+    const now = this.#now();
+    const stalled = now - this.#lastTick - this.#options.heartbeatMs;
+    this.#lastTick = now;
+    // This node's own event loop stood still: the silence of the others was not theirs.
+    if (stalled > this.#options.heartbeatMs) this.#table.forgiveStall(stalled, now);
+    const digest = this.#table.digest();
+    const version = this.#table.version;
+    for (const link of this.#links.values()) link.ping(digest, version);
+  }
+}

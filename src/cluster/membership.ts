@@ -1,0 +1,147 @@
+/**
+ * The member table and the failure detector. Pure: messages and `now` in,
+ * decisions out; no sockets, no timers.
+ *
+ * Members: every node that ever joined (until removed by an operator). The
+ * table spreads by gossip: heartbeats carry its digest and version, and a
+ * node whose digest differs pulls the table and merges it. For one node id
+ * the entry with the higher incarnation (its start time) wins, so a node that
+ * restarts on new ports replaces its old entry. The version is a logical
+ * clock: a merge that changes the table bumps it past both sides, a merge
+ * that does not adopts the higher one, so once gossip settles every node has
+ * the same table at the same version. The farm map is computed from the
+ * table, so its version is the table's.
+ *
+ * Liveness is each node's own view, from when it last heard from a member:
+ *   alive --(silent > suspectAfterMs)--> suspect --(silent > deadAfterMs)--> dead
+ *   any   --(heard)--> alive
+ * Suspect members still count as live, so one slow heartbeat moves nothing.
+ * After a pause of this node's own event loop, nobody is accused for it.
+ */
+import { createHash } from 'node:crypto';
+
+export interface MemberInfo {
+  nodeId: string;
+  httpUrl: string;
+  bleetUrl: string;
+  /** False for a node that routes and submits but herds no flock. */
+  herd: boolean;
+  /** The flocks it herds in a manual farm ("0-511,700"); absent in auto mode. */
+  farm?: string;
+  /** When this run of the node started (ms); a newer incarnation replaces an older entry. */
+  incarnation: number;
+}
+
+export type MemberState = 'alive' | 'suspect' | 'dead';
+
+export interface FailureDetectorOptions {
+  suspectAfterMs: number;
+  deadAfterMs: number;
+}
+
+function sameMember(a: MemberInfo, b: MemberInfo): boolean {
+  return (
+    a.nodeId === b.nodeId &&
+    a.httpUrl === b.httpUrl &&
+    a.bleetUrl === b.bleetUrl &&
+    a.herd === b.herd &&
+    a.farm === b.farm &&
+    a.incarnation === b.incarnation
+  );
+}
+
+export class MemberTable {
+  readonly selfId: string;
+  readonly #members = new Map<string, MemberInfo>();
+  readonly #lastHeard = new Map<string, number>();
+  readonly #detector: FailureDetectorOptions;
+  #version = 1;
+  #digest: string | null = null;
+
+  constructor(self: MemberInfo, detector: FailureDetectorOptions, now: number) {
+    this.selfId = self.nodeId;
+    this.#detector = detector;
+    this.#members.set(self.nodeId, self);
+    this.#lastHeard.set(self.nodeId, now);
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  get(nodeId: string): MemberInfo | undefined {
+    return this.#members.get(nodeId);
+  }
+
+  /** All members, sorted by node id. */
+  list(): MemberInfo[] {
+    return [...this.#members.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  /** A short fingerprint of the table: equal digests, equal tables. */
+  digest(): string {
+    this.#digest ??= createHash('sha256').update(JSON.stringify(this.list())).digest('hex').slice(0, 16);
+    return this.#digest;
+  }
+
+  /** Merges a table heard from a peer; returns true if this table changed. */
+  merge(remote: readonly MemberInfo[], remoteVersion: number, now: number): boolean {
+    let changed = false;
+    for (const member of remote) {
+      const current = this.#members.get(member.nodeId);
+      if (member.nodeId === this.selfId) continue; // only this node speaks for itself
+      if (current !== undefined && (current.incarnation > member.incarnation || sameMember(current, member))) continue;
+      this.#members.set(member.nodeId, { ...member });
+      // A member just learned of gets a full grace period before it can be suspected.
+      if (current === undefined || current.incarnation < member.incarnation) this.#lastHeard.set(member.nodeId, now);
+      changed = true;
+    }
+    if (changed) {
+      this.#digest = null;
+      this.#version = Math.max(this.#version, remoteVersion) + 1;
+    } else {
+      this.#version = Math.max(this.#version, remoteVersion);
+    }
+    return changed;
+  }
+
+  /** Replaces this node's own entry (its URLs are known once it listens); bumps the version. */
+  updateSelf(self: MemberInfo): void {
+    if (sameMember(this.#members.get(this.selfId)!, self)) return;
+    this.#members.set(this.selfId, self);
+    this.#digest = null;
+    this.#version++;
+  }
+
+  /** Something arrived from this member. */
+  heard(nodeId: string, now: number): void {
+    if (this.#members.has(nodeId)) this.#lastHeard.set(nodeId, now);
+  }
+
+  stateOf(nodeId: string, now: number): MemberState {
+    if (nodeId === this.selfId) return 'alive';
+    const last = this.#lastHeard.get(nodeId);
+    if (last === undefined) return 'dead';
+    const silent = now - last;
+    if (silent > this.#detector.deadAfterMs) return 'dead';
+    if (silent > this.#detector.suspectAfterMs) return 'suspect';
+    return 'alive';
+  }
+
+  /** Alive or suspect: still trusted to lead and to take writes. */
+  isLive(nodeId: string, now: number): boolean {
+    return this.stateOf(nodeId, now) !== 'dead';
+  }
+
+  /**
+   * This node's event loop was stalled for `stalledMs`: the silence it saw was
+   * its own, so everyone's silence is shortened by that much.
+   */
+  forgiveStall(stalledMs: number, now: number): void {
+    for (const [nodeId, last] of this.#lastHeard) this.#lastHeard.set(nodeId, Math.min(now, last + stalledMs));
+  }
+}

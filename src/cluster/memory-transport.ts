@@ -1,0 +1,154 @@
+/**
+ * An in-memory transport: many nodes in one process, frames delivered
+ * asynchronously and in order, with knobs to cut and restore links between
+ * nodes (a partition) for protocol tests.
+ */
+import type { FrameSocket, Transport } from './transport.js';
+
+/** The shared wire of in-memory transports. */
+export class MemoryNetwork {
+  readonly #listeners = new Map<string, (socket: FrameSocket) => void>();
+  readonly #cut = new Set<string>();
+  readonly #sockets = new Set<MemorySocket>();
+  #next = 1;
+
+  newAddress(): string {
+    return `mem://node-${this.#next++}`;
+  }
+
+  /** @internal */
+  register(url: string, onSocket: (socket: FrameSocket) => void): void {
+    this.#listeners.set(url, onSocket);
+  }
+
+  /** @internal */
+  unregister(url: string): void {
+    this.#listeners.delete(url);
+    for (const socket of [...this.#sockets]) if (socket.localUrl === url || socket.peerUrl === url) socket.close('node gone');
+  }
+
+  /** @internal */
+  connect(from: string, to: string): FrameSocket {
+    const accept = this.#listeners.get(to);
+    if (accept === undefined || this.isCut(from, to)) throw Object.assign(new Error(`connect ECONNREFUSED ${to}`), { code: 'ECONNREFUSED' });
+    const a = new MemorySocket(this, from, to);
+    const b = new MemorySocket(this, to, from);
+    a.other = b;
+    b.other = a;
+    this.#sockets.add(a);
+    this.#sockets.add(b);
+    queueMicrotask(() => accept(b));
+    return a;
+  }
+
+  /** @internal */
+  forget(socket: MemorySocket): void {
+    this.#sockets.delete(socket);
+  }
+
+  isCut(a: string, b: string): boolean {
+    return this.#cut.has(`${a}|${b}`) || this.#cut.has(`${b}|${a}`);
+  }
+
+  /** Cuts the link between two nodes: open sockets close and new ones are refused. */
+  partition(a: string, b: string): void {
+    this.#cut.add(`${a}|${b}`);
+    for (const socket of [...this.#sockets]) {
+      if ((socket.localUrl === a && socket.peerUrl === b) || (socket.localUrl === b && socket.peerUrl === a)) socket.close('partitioned');
+    }
+  }
+
+  heal(a: string, b: string): void {
+    this.#cut.delete(`${a}|${b}`);
+    this.#cut.delete(`${b}|${a}`);
+  }
+}
+
+class MemorySocket implements FrameSocket {
+  readonly localUrl: string;
+  readonly peerUrl: string;
+  other: MemorySocket | null = null;
+  readonly #network: MemoryNetwork;
+  #frameHandler: ((frame: Uint8Array) => void) | null = null;
+  #early: Uint8Array[] = [];
+  readonly #closeHandlers: ((reason: string) => void)[] = [];
+  #closedReason: string | null = null;
+  #closed = false;
+  #queued = 0;
+
+  constructor(network: MemoryNetwork, localUrl: string, peerUrl: string) {
+    this.#network = network;
+    this.localUrl = localUrl;
+    this.peerUrl = peerUrl;
+  }
+
+  get remote(): string {
+    return this.peerUrl;
+  }
+
+  get bufferedBytes(): number {
+    return this.#queued;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.#closed) return false;
+    const copy = new Uint8Array(frame);
+    this.#queued += copy.byteLength;
+    setImmediate(() => {
+      this.#queued -= copy.byteLength;
+      if (!this.#closed) this.other?.deliver(copy);
+    });
+    return true;
+  }
+
+  deliver(frame: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#frameHandler === null) this.#early.push(frame);
+    else this.#frameHandler(frame);
+  }
+
+  onFrame(handler: (frame: Uint8Array) => void): void {
+    this.#frameHandler = handler;
+    const early = this.#early;
+    this.#early = [];
+    for (const frame of early) handler(frame);
+  }
+
+  onClose(handler: (reason: string) => void): void {
+    if (this.#closedReason !== null) handler(this.#closedReason);
+    else this.#closeHandlers.push(handler);
+  }
+
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedReason = reason;
+    this.#network.forget(this);
+    for (const handler of this.#closeHandlers) handler(reason);
+    const other = this.other;
+    if (other !== null) setImmediate(() => other.close(`peer closed: ${reason}`));
+  }
+}
+
+export class MemoryTransport implements Transport {
+  readonly url: string;
+  readonly #network: MemoryNetwork;
+
+  constructor(network: MemoryNetwork, url = network.newAddress()) {
+    this.#network = network;
+    this.url = url;
+  }
+
+  async listen(onSocket: (socket: FrameSocket) => void): Promise<string> {
+    this.#network.register(this.url, onSocket);
+    return this.url;
+  }
+
+  async dial(url: string): Promise<FrameSocket> {
+    return this.#network.connect(this.url, url);
+  }
+
+  async close(): Promise<void> {
+    this.#network.unregister(this.url);
+  }
+}

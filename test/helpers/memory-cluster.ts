@@ -1,0 +1,78 @@
+/** Many Grex nodes in the test process, joined over an in-memory network. */
+import type { TestContext } from 'node:test';
+import { MemoryNetwork, MemoryTransport } from '../../src/cluster/index.js';
+import { startNode, type GrexNode, type StartNodeOptions } from '../../src/grex-node.js';
+import { flockOf } from '../../src/keys.js';
+import { fixtureJobs } from './paths.js';
+import { waitFor } from './wait-for.js';
+
+export interface MemoryCluster {
+  network: MemoryNetwork;
+  nodes: GrexNode[];
+  /** The transport URL of each node (for partitions). */
+  urls: string[];
+  /** Adds a node that joins through the first one. */
+  add(options?: StartNodeOptions): Promise<GrexNode>;
+}
+
+/** Fast failure detection so tests that wait for it stay short. */
+export const FAST_CLUSTER: StartNodeOptions = { heartbeatMs: 25, suspectAfterMs: 300, deadAfterMs: 1000, bleetTimeoutMs: 5000 };
+
+export async function startMemoryCluster(t: Pick<TestContext, 'after'>, count: number, options: StartNodeOptions = {}): Promise<MemoryCluster> {
+  const network = new MemoryNetwork();
+  const cluster: MemoryCluster = {
+    network,
+    nodes: [],
+    urls: [],
+    add: async (extra: StartNodeOptions = {}) => {
+      const transport = new MemoryTransport(network);
+      const node = await startNode({
+        store: 'memory',
+        jobs: fixtureJobs,
+        http: false,
+        workers: 1,
+        logLevel: 'silent',
+        ...FAST_CLUSTER,
+        ...options,
+        ...extra,
+        transport,
+        seedUrls: cluster.urls.length === 0 ? [] : [cluster.urls[0]!],
+      });
+      t.after(() => node.stop());
+      cluster.nodes.push(node);
+      cluster.urls.push(transport.url);
+      return node;
+    },
+  };
+  for (let i = 0; i < count; i++) await cluster.add();
+  await settled(cluster.nodes);
+  return cluster;
+}
+
+/** Waits until every node knows every node, sees it alive, and holds the same farm map. */
+export async function settled(nodes: readonly GrexNode[], what = 'the cluster to settle'): Promise<void> {
+  await waitFor(
+    () =>
+      nodes.every((node) => {
+        const members = node.cluster.members();
+        return (
+          node.cluster.joined &&
+          members.length === nodes.length &&
+          members.every((m) => node.cluster.stateOf(m.nodeId) === 'alive' && node.cluster.linkTo(m.nodeId) !== undefined || m.nodeId === node.nodeId) &&
+          node.cluster.mapVersion === nodes[0]!.cluster.mapVersion &&
+          JSON.stringify(node.cluster.farm.herders) === JSON.stringify(nodes[0]!.cluster.farm.herders)
+        );
+      }),
+    { what, timeoutMs: 30_000 },
+  );
+}
+
+/** A bucket key whose flock's herders (in order) start with these node ids. */
+export function bucketLedBy(node: GrexNode, ...order: string[]): string {
+  for (let i = 0; i < 100_000; i++) {
+    const key = `bucket-${i}`;
+    const ids = node.cluster.route(flockOf(key, node.flocks)).herders;
+    if (order.every((id, k) => ids[k] === id)) return key;
+  }
+  throw new Error(`no bucket led by ${order.join(', ')}`);
+}

@@ -1,0 +1,54 @@
+/** Clusters of real `grex start` processes on 127.0.0.1, ports chosen at run time. */
+import type { TestContext } from 'node:test';
+import { requestJson } from './http.js';
+import { exampleJobs } from './paths.js';
+import { startNodeProcess, type NodeProcess } from './processes.js';
+import { tempDir } from './temp-dir.js';
+import { waitFor } from './wait-for.js';
+
+/** Starts one node that peers through `seed` (or none), with its own data folder. */
+export async function startClusterProcess(t: Pick<TestContext, 'after'>, name: string, seed: NodeProcess | null, extra: string[] = []): Promise<NodeProcess> {
+  const data = await tempDir(t, `grex-${name}-`);
+  const args = ['--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', data, '--jobs', exampleJobs, '--workers', '1', '--node-id', name];
+  if (seed !== null) args.push('--peers', seed.bleetAddress);
+  return startNodeProcess(t, [...args, ...extra]);
+}
+
+/** Starts `names.length` nodes; every node after the first joins through the first. */
+export async function startProcessCluster(t: Pick<TestContext, 'after'>, names: string[], extra: (name: string) => string[] = () => []): Promise<NodeProcess[]> {
+  const first = await startClusterProcess(t, names[0]!, null, extra(names[0]!));
+  const rest = await Promise.all(names.slice(1).map((name) => startClusterProcess(t, name, first, extra(name))));
+  const nodes = [first, ...rest];
+  await waitForSettled(nodes);
+  return nodes;
+}
+
+interface ClusterView {
+  mapVersion: number;
+  members: { nodeId: string; state: string; connected: boolean }[];
+}
+
+/** Waits until every node sees all of `nodes` alive and connected, at one farm-map version. */
+export async function waitForSettled(nodes: readonly NodeProcess[]): Promise<void> {
+  await waitFor(
+    async () => {
+      const views = await Promise.all(nodes.map(async (n) => (await requestJson(`${n.url}/cluster`)).body as ClusterView));
+      return views.every(
+        (v) =>
+          v.members.length === nodes.length &&
+          v.members.every((m) => m.state === 'alive' && m.connected) &&
+          v.mapVersion === views[0]!.mapVersion,
+      );
+    },
+    { what: 'the cluster to settle', timeoutMs: 60_000, intervalMs: 50 },
+  );
+}
+
+/** A bucket whose active node (as `via` sees it) is `active`. */
+export async function bucketActiveOn(via: NodeProcess, active: NodeProcess, prefix = 'b'): Promise<string> {
+  for (let i = 0; i < 10_000; i++) {
+    const { body } = await requestJson(`${via.url}/route/${prefix}-${i}`);
+    if (body.activeNode === active.url) return `${prefix}-${i}`;
+  }
+  throw new Error(`no bucket is active on ${active.url}`);
+}

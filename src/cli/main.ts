@@ -14,9 +14,11 @@ import { GrexError } from '../errors.js';
 import { startNode } from '../grex-node.js';
 import { createLogger } from '../log.js';
 import { parseClientArgs, parseStartArgs, startUsage } from './args.js';
+import { cluster } from './cluster.js';
 
 const USAGE = `Usage:
   grex start [options]                                  start a node (grex start --help lists options)
+  grex cluster [--nodes 3] [options]                    start a local cluster of nodes on 127.0.0.1 (ports 8081.., 9081..)
   grex submit <bucketKey> <jobName> [json] [--url URL]  run a job and print { result, activeNode }
   grex status [--url URL]                               print a node's health and readiness
   grex --version
@@ -76,7 +78,8 @@ async function status(argv: string[]): Promise<void> {
     throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `${base} is not reachable: ${(err.cause as Error | undefined)?.message ?? err.message}`);
   });
   const ready = await fetch(`${base}/ready`).then((r) => r.ok);
-  console.log(JSON.stringify({ ...health, ready }, null, 2));
+  const view = (await fetch(`${base}/cluster`).then((r) => r.json())) as Record<string, unknown>;
+  console.log(JSON.stringify({ ...health, ready, cluster: view }, null, 2));
   if (!ready) process.exitCode = 1;
 }
 
@@ -85,6 +88,8 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'start':
       return start(rest);
+    case 'cluster':
+      return cluster(rest);
     case 'submit':
       return submit(rest);
     case 'status':

@@ -2,13 +2,16 @@
 // implies, jobs over HTTP, a graceful stop, a restart that finds the data again,
 // `grex submit` and `grex status`.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { postJob, requestJson } from '../helpers/http.js';
-import { exampleJobs } from '../helpers/paths.js';
+import { cliPath, exampleJobs } from '../helpers/paths.js';
 import { runCli, startNodeProcess } from '../helpers/processes.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 describe('grex start', () => {
   test('starts with ./jobs and ./grex-data, stops on SIGTERM with exit 0, and keeps the data across a restart', async (t) => {
@@ -79,7 +82,10 @@ describe('grex submit and grex status', () => {
     assert.match(badJson.stderr, /GREX_ERR_BODY_MALFORMED/);
     const status = await runCli(['status', '--url', node.url]);
     assert.equal(status.code, 0, status.stderr);
-    assert.equal(JSON.parse(status.stdout).ready, true);
+    const shown = JSON.parse(status.stdout);
+    assert.equal(shown.ready, true);
+    assert.equal(shown.cluster.members.length, 1);
+    assert.equal(shown.cluster.members[0].flocksHerded, 1024);
     assert.equal(await node.stop(), 0);
     const down = await runCli(['status', '--url', node.url]);
     assert.equal(down.code, 1);
@@ -92,5 +98,36 @@ describe('grex submit and grex status', () => {
     const badFlag = await runCli(['start', '--no-such-flag']);
     assert.equal(badFlag.code, 1);
     assert.match(badFlag.stderr, /no-such-flag/);
+  });
+});
+
+describe('grex cluster', () => {
+  test('starts three nodes that form one cluster, and stops them all on SIGTERM', async (t) => {
+    const cwd = await tempDir(t);
+    const child = spawn(
+      process.execPath,
+      [cliPath, 'cluster', '--nodes', '3', '--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', join(cwd, 'data'), '--jobs', exampleJobs, '--workers', '1'],
+      { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    t.after(() => void child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+    const line = await waitFor(() => /Grex cluster of 3 nodes: (.*)/.exec(out)?.[1], { what: 'the cluster to start', timeoutMs: 60_000 });
+    const urls = line.trim().split(' ');
+    assert.equal(urls.length, 3);
+    await waitFor(async () => {
+      const views = await Promise.all(urls.map(async (u) => (await requestJson(`${u}/cluster`)).body));
+      return views.every((v) => v.members.length === 3 && v.members.every((m: { state: string; connected: boolean }) => m.state === 'alive' && m.connected));
+    }, { what: 'three connected members everywhere' });
+    const answers = [];
+    for (const url of urls) answers.push(await postJob(url, 'johndoe', 'counter'));
+    assert.deepEqual(answers.map((a) => a.body.result.count), [1, 2, 3]);
+    assert.equal(new Set(answers.map((a) => a.body.activeNode)).size, 1);
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0);
+    assert.deepEqual((await readdir(join(cwd, 'data'))).sort(), ['node-1', 'node-2', 'node-3']);
   });
 });

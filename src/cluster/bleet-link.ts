@@ -13,6 +13,7 @@
 import { asGrexError, GrexError, type WireError } from '../errors.js';
 import {
   BLEET_PROTOCOL,
+  MAX_TTL_MS,
   BleetInvalidError,
   decodeFrame,
   encodeFrame,
@@ -107,6 +108,8 @@ export class BleetLink {
       );
     }
     const id = this.#nextId++;
+    // The deadline travels as whole milliseconds within what a peer accepts.
+    timeoutMs = Math.max(1, Math.min(Math.round(timeoutMs), MAX_TTL_MS));
     return new Promise<BleetResponse<M>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);

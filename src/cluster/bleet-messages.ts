@@ -20,6 +20,8 @@ import type { ItemEncoding } from '../store/item-record.js';
 import type { MemberInfo } from './membership.js';
 
 export const BLEET_PROTOCOL = 1;
+/** Longest deadline a request may carry (a job may run up to 24 h, plus the bleet timeout). */
+export const MAX_TTL_MS = 48 * 3600 * 1000;
 
 export class BleetInvalidError extends Error {
   constructor(message: string) {
@@ -250,7 +252,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 'req': {
       const m = o.m;
       if (!isBleetMethod(m)) fail(`unknown method ${JSON.stringify(m)}`);
-      return { t: 'req', id: int(o, 'id', 1), m, ttl: int(o, 'ttl', 0, 24 * 3600 * 1000), b: o.b };
+      return { t: 'req', id: int(o, 'id', 1), m, ttl: int(o, 'ttl', 0, MAX_TTL_MS), b: o.b };
     }
     case 'res':
       if (bool(o, 'ok')) return { t: 'res', id: int(o, 'id', 1), ok: true, b: o.b };

@@ -93,7 +93,7 @@ export function parseFarm(text: string, flocks: number): number[] {
   const parts = text.split(',').map((p) => p.trim());
   if (parts.length === 0 || parts.every((p) => p === '')) throw new Error('a farm lists at least one flock, e.g. "0-511,700"');
   for (const part of parts) {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const match = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
     if (match === null) throw new Error(`"${part}" is not a flock or a range like 0-511`);
     const from = Number(match[1]);
     const to = match[2] === undefined ? from : Number(match[2]);

@@ -84,7 +84,11 @@ export class MemberTable {
 
   /** A short fingerprint of the table: equal digests, equal tables. */
   digest(): string {
-    this.#digest ??= createHash('sha256').update(JSON.stringify(this.list())).digest('hex').slice(0, 16);
+    if (this.#digest === null) {
+      // Fields in a fixed order: entries built here and entries read from the wire order their keys differently.
+      const fields = this.list().map((m) => [m.nodeId, m.httpUrl, m.bleetUrl, m.herd, m.farm ?? null, m.incarnation]);
+      this.#digest = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
+    }
     return this.#digest;
   }
 
@@ -111,8 +115,10 @@ export class MemberTable {
 
   /** Replaces this node's own entry (its URLs are known once it listens); bumps the version. */
   updateSelf(self: MemberInfo): void {
-    if (sameMember(this.#members.get(this.selfId)!, self)) return;
-    this.#members.set(this.selfId, self);
+    const current = this.#members.get(this.selfId)!;
+    if (sameMember(current, { ...self, incarnation: current.incarnation })) return;
+    // A new incarnation, so that peers holding the old entry take this one.
+    this.#members.set(this.selfId, { ...self, incarnation: Math.max(self.incarnation, current.incarnation + 1) });
     this.#digest = null;
     this.#version++;
   }

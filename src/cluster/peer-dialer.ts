@@ -69,7 +69,12 @@ export class PeerDialer {
             socket.close('no longer wanted');
             break;
           }
-          current = this.#makeLink(socket, url);
+          try {
+            current = this.#makeLink(socket, url);
+          } catch (err) {
+            socket.close('cannot set up the connection');
+            throw err;
+          }
           upSince = Date.now();
           await current.whenClosed;
           current = null;

@@ -23,6 +23,15 @@ export interface ReplicatedCommit {
   onMiss?: (nodeId: string, err: unknown) => void;
 }
 
+/** Calls `fn` now; a synchronous throw becomes a rejection (so one bad herder cannot stop the others). */
+function attempt(fn: () => Promise<void>): Promise<void> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 export function replicatedCommit(options: ReplicatedCommit): Promise<void> {
   const others = options.herders.filter((id) => id !== options.selfId);
   if (others.length === 0) return options.commitLocally();
@@ -46,7 +55,7 @@ export function replicatedCommit(options: ReplicatedCommit): Promise<void> {
         );
       }
     };
-    options.commitLocally().then(
+    attempt(options.commitLocally).then(
       () => {
         local = 'ok';
         count.ack();
@@ -61,7 +70,7 @@ export function replicatedCommit(options: ReplicatedCommit): Promise<void> {
       },
     );
     for (const nodeId of others) {
-      options.sendTo(nodeId).then(
+      attempt(() => options.sendTo(nodeId)).then(
         () => {
           count.ack();
           settle();

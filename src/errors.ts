@@ -153,6 +153,16 @@ export const ERRORS = {
     retryable: true,
     summary: 'No live node herds the bucket\'s flock (all its herders are down, or a manual farm leaves it out).',
   },
+  GREX_ERR_STALE_TERM: {
+    status: 503,
+    retryable: true,
+    summary: 'The node that ran the job lost the flock to a newer term (fencing) before the change was acknowledged; it may or may not be stored.',
+  },
+  GREX_ERR_FLOCK_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    summary: 'This node should lead the flock but could not claim it: too few of its herders promised a new term.',
+  },
   GREX_ERR_QUORUM: {
     status: 503,
     retryable: true,

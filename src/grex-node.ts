@@ -19,11 +19,12 @@ import {
   loadMembers,
   memberSaver,
   parseFarm,
-  replicatedCommit,
   WsTransport,
   type MemberInfo,
   type Transport,
 } from './cluster/index.js';
+import { FlockGates } from './cluster/flock-gate.js';
+import { FlockLeadership } from './cluster/flock-leadership.js';
 import type { BleetMethod, BleetRequest, BleetResponse } from './cluster/bleet-messages.js';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
@@ -34,10 +35,9 @@ import type { ItemListing, NodeApi, RouteInfo } from './http/node-api.js';
 import { assertBucketKey, assertItemKey, assertJobName, flockOf } from './keys.js';
 import { createLogger, type Logger } from './log.js';
 import { generateNodeId, loadNodeId } from './node-identity.js';
-import { encodeJobValue, FlockClock, Scheduler, storeReader, type ItemWrite, type JobRequest } from './scheduler/index.js';
+import { encodeJobValue, FlockClock, Scheduler, type ItemWrite, type JobRequest } from './scheduler/index.js';
 import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
 import {
-  compareVersions,
   formatVersion,
   FsBackend,
   ItemStore,
@@ -92,8 +92,7 @@ export class GrexNode implements NodeApi {
   readonly #pool: JobPool;
   readonly #clock: FlockClock;
   readonly #scheduler: Scheduler;
-  /** Replicated writes are applied one at a time per flock, in arrival order. */
-  readonly #replicaChains = new Map<number, Promise<unknown>>();
+  readonly #leadership: FlockLeadership;
   #http: FastifyInstance | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
@@ -119,7 +118,12 @@ export class GrexNode implements NodeApi {
       maxQueuedJobs: config.maxQueuedJobs,
       maxQueuedPerBucket: config.maxQueuedPerBucket,
       itemLimitBytes: Math.floor(config.itemLimitMb * MIB),
-      commit: (flock, _bucketKey, records) => this.#commitReplicated(flock, records),
+      commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, () => this.#store.commit(flock, records)),
+      termOf: (flock) => {
+        const term = this.#leadership.termIfLeading(flock);
+        if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1 });
+        return term;
+      },
     });
     this.cluster = new ClusterNode({
       self: {
@@ -141,7 +145,23 @@ export class GrexNode implements NodeApi {
       deadAfterMs: config.deadAfterMs,
       bleetTimeoutMs: config.bleetTimeoutMs,
       handler: (method, body, from) => this.#serveBleet(method, body, from),
+      onPeerDisconnected: (nodeId) => this.#leadership.peerDisconnected(nodeId),
       ...(parts.saveMembers === undefined ? {} : { onMembersChanged: parts.saveMembers }),
+      logger: parts.logger,
+    });
+    this.#leadership = new FlockLeadership({
+      selfId: parts.nodeId,
+      cluster: this.cluster,
+      clock: parts.clock,
+      store: parts.store,
+      gates: new FlockGates(),
+      writeQuorum: config.writeQuorum,
+      invalidateFlock: (flock) => this.#scheduler.invalidateFlock(flock),
+      invalidateBucket: (bucketKey) => this.#scheduler.invalidate(bucketKey),
+      inBucket: (bucketKey, work) => this.#scheduler.exclusive(bucketKey, work),
+      antiEntropyMs: config.antiEntropyMs,
+      antiEntropyMbps: config.antiEntropyMbps,
+      bleetTimeoutMs: config.bleetTimeoutMs,
       logger: parts.logger,
     });
   }
@@ -176,7 +196,14 @@ export class GrexNode implements NodeApi {
         threads: config.workers,
         jobs,
         cacheBytes: config.cacheMb * MIB,
-        store: storeReader(store, config.flocks),
+        // Reads of the job threads go through the node, so damaged items are repaired (see #readHere).
+        store: {
+          get: async (bucketKey, itemKey) => {
+            const record = await node!.#readHere(bucketKey, itemKey);
+            return record === undefined ? undefined : { payload: record.payload, encoding: record.encoding };
+          },
+          keys: async (bucketKey) => (await store.listLive(flockOf(bucketKey, config.flocks), bucketKey)).map((h) => h.itemKey),
+        },
         onError: (err) => logger.error({ err }, 'job thread error'),
       });
       const transport =
@@ -197,6 +224,7 @@ export class GrexNode implements NodeApi {
       });
       await node.#listen();
       const bleetUrl = await node.cluster.start();
+      node.#leadership.start(config.heartbeatMs);
       node.#ready = true;
       logger.info(
         { nodeId, url: node.url, bleetUrl: bleetUrl || undefined, jobs: Object.keys(jobs), workers: pool.threads, data: persistent ? dataDir : 'memory' },
@@ -279,6 +307,7 @@ export class GrexNode implements NodeApi {
 
   async #runJobHere(request: JobRequest): Promise<{ result: string | Uint8Array; activeNode: string }> {
     this.cluster.counters.jobsLocal++;
+    await this.#leadership.ensureLeading(flockOf(request.bucketKey, this.flocks));
     const outcome = await this.#scheduler.submit(request);
     return { result: outcome.result, activeNode: this.#url };
   }
@@ -325,69 +354,9 @@ export class GrexNode implements NodeApi {
     });
   }
 
-  // ---- replication ----
-
-  /** The commit of every change made on this (active) node: local WAL plus the other herders, at the write quorum. */
-  #commitReplicated(flock: number, records: ItemRecord[]): Promise<void> {
-    const herders = this.cluster.route(flock).herders;
-    let encoded: Uint8Array[] | null = null;
-    return replicatedCommit({
-      herders: herders.includes(this.nodeId) ? herders : [this.nodeId, ...herders],
-      selfId: this.nodeId,
-      quorum: this.config.writeQuorum,
-      commitLocally: () => this.#store.commit(flock, records),
-      sendTo: async (nodeId) => {
-        if (!this.cluster.isLive(nodeId)) throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
-        encoded ??= records.map(encodeItemRecord);
-        await this.cluster.request(nodeId, 'replicate', { flock, records: encoded });
-      },
-      onMiss: (nodeId, err) => {
-        this.cluster.counters.replicationFailures++;
-        this.logger.debug({ flock, nodeId, err: (err as Error).message }, 'a herder missed a replicated write');
-      },
-    }).catch((err: unknown) => {
-      if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.cluster.counters.quorumFailures++;
-      throw err;
-    });
-  }
-
-  /** Applies records replicated by a flock's active node: only those newer than this node's, in arrival order. */
-  #applyReplicated(flock: number, encoded: readonly Uint8Array[]): Promise<number> {
-    if (!this.cluster.route(flock).herders.includes(this.nodeId)) {
-      return Promise.reject(new GrexError('GREX_ERR_NOT_HERDER', `node ${this.nodeId} does not herd flock ${flock}`, { flock }));
-    }
-    const records = encoded.map((bytes) => {
-      const record = decodeItemRecord(bytes, `replicated write of flock ${flock}`);
-      assertBucketKey(record.bucketKey);
-      assertItemKey(record.itemKey);
-      if (flockOf(record.bucketKey, this.flocks) !== flock) throw new GrexError('GREX_ERR_BLEET_INVALID', `bucket ${record.bucketKey} is not in flock ${flock}`);
-      return record;
-    });
-    const previous = this.#replicaChains.get(flock) ?? Promise.resolve();
-    const applied = previous.catch(() => {}).then(async () => {
-      const newer: ItemRecord[] = [];
-      for (const record of records) {
-        const current = await this.#store.read(flock, record.bucketKey, record.itemKey).catch(() => undefined);
-        if (current === undefined || compareVersions(current.version, record.version) < 0) newer.push(record);
-      }
-      if (newer.length === 0) return 0;
-      const highest = newer.reduce((a, b) => (compareVersions(a.version, b.version) >= 0 ? a : b)).version;
-      await this.#clock.observe(flock, highest);
-      await this.#store.commit(flock, newer);
-      // Decoded copies of these buckets on this node are now stale.
-      for (const bucketKey of new Set(newer.map((r) => r.bucketKey))) this.#scheduler.invalidate(bucketKey);
-      return newer.length;
-    });
-    this.#replicaChains.set(flock, applied);
-    void applied.finally(() => {
-      if (this.#replicaChains.get(flock) === applied) this.#replicaChains.delete(flock);
-    });
-    return applied;
-  }
-
   // ---- bleets from peers ----
 
-  async #serveBleet<M extends Exclude<BleetMethod, 'members'>>(method: M, body: BleetRequest<M>, _from: MemberInfo): Promise<BleetResponse<M>> {
+  async #serveBleet<M extends Exclude<BleetMethod, 'members'>>(method: M, body: BleetRequest<M>, from: MemberInfo): Promise<BleetResponse<M>> {
     switch (method) {
       case 'job': {
         const request = body as BleetRequest<'job'>;
@@ -398,23 +367,50 @@ export class GrexNode implements NodeApi {
         return answer as BleetResponse<M>;
       }
       case 'replicate': {
-        const { flock, records } = body as BleetRequest<'replicate'>;
-        return { applied: await this.#applyReplicated(flock, records) } as BleetResponse<M>;
+        const { flock, term, records } = body as BleetRequest<'replicate'>;
+        this.#assertHerder(flock);
+        return { applied: await this.#leadership.onReplicate(flock, term, this.#decodeRecords(flock, records)) } as BleetResponse<M>;
+      }
+      case 'claim': {
+        const { flock, term } = body as BleetRequest<'claim'>;
+        this.#assertHerder(flock);
+        return { entries: await this.#leadership.onClaim(flock, term, from.nodeId) } as BleetResponse<M>;
+      }
+      case 'fetch': {
+        const { flock, keys } = body as BleetRequest<'fetch'>;
+        return { records: await this.#leadership.onFetch(flock, keys) } as BleetResponse<M>;
+      }
+      case 'sync': {
+        const { flock, term, from: start, to, entries, verify } = body as BleetRequest<'sync'>;
+        this.#assertHerder(flock);
+        return (await this.#leadership.onSync(flock, term, start, to, entries, from.nodeId, verify)) as BleetResponse<M>;
+      }
+      case 'digest': {
+        const { flock } = body as BleetRequest<'digest'>;
+        return (await this.#leadership.onDigest(flock)) as BleetResponse<M>;
+      }
+      case 'purge': {
+        const { flock, term, entries } = body as BleetRequest<'purge'>;
+        this.#assertHerder(flock);
+        return { purged: await this.#leadership.onPurge(flock, term, entries) } as BleetResponse<M>;
       }
       case 'item.get': {
         const { bucketKey, itemKey } = body as BleetRequest<'item.get'>;
         this.#assertActive(bucketKey);
+        await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         const record = await this.#readHere(bucketKey, itemKey);
         return { record: record === undefined ? null : encodeItemRecord(record) } as BleetResponse<M>;
       }
       case 'item.list': {
         const { bucketKey } = body as BleetRequest<'item.list'>;
         this.#assertActive(bucketKey);
+        await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         return { items: await this.#listHere(bucketKey) } as BleetResponse<M>;
       }
       case 'item.write': {
         const request = body as BleetRequest<'item.write'>;
         this.#assertActive(request.bucketKey);
+        await this.#leadership.ensureLeading(flockOf(request.bucketKey, this.flocks));
         const ifMatch = request.ifMatch === null ? undefined : parseVersion(request.ifMatch) ?? undefined;
         const version = await this.#scheduler.writeItem({
           bucketKey: request.bucketKey,
@@ -427,6 +423,23 @@ export class GrexNode implements NodeApi {
       }
     }
     throw new GrexError('GREX_ERR_BLEET_INVALID', `unexpected bleet ${String(method)}`);
+  }
+
+  #assertHerder(flock: number): void {
+    if (flock >= this.flocks || !this.cluster.route(flock).herders.includes(this.nodeId)) {
+      throw new GrexError('GREX_ERR_NOT_HERDER', `node ${this.nodeId} does not herd flock ${flock}`, { flock });
+    }
+  }
+
+  /** Records that came in a bleet: valid keys, and all of the flock they claim to be in. */
+  #decodeRecords(flock: number, encoded: readonly Uint8Array[]): ItemRecord[] {
+    return encoded.map((bytes) => {
+      const record = decodeItemRecord(bytes, `replicated write of flock ${flock}`);
+      assertBucketKey(record.bucketKey);
+      assertItemKey(record.itemKey);
+      if (flockOf(record.bucketKey, this.flocks) !== flock) throw new GrexError('GREX_ERR_BLEET_INVALID', `bucket ${record.bucketKey} is not in flock ${flock}`);
+      return record;
+    });
   }
 
   // ---- items and routes (NodeApi) ----
@@ -444,8 +457,15 @@ export class GrexNode implements NodeApi {
     };
   }
 
-  #readHere(bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
-    return this.#store.readLive(flockOf(bucketKey, this.flocks), bucketKey, itemKey);
+  /** This node's copy of an item; a damaged copy is repaired from the herders when this node leads the flock. */
+  async #readHere(bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
+    const flock = flockOf(bucketKey, this.flocks);
+    try {
+      return await this.#store.readLive(flock, bucketKey, itemKey);
+    } catch (err) {
+      if ((err as GrexError).code !== 'GREX_ERR_STORE_CORRUPT' || this.#leadership.termIfLeading(flock) === null) throw err;
+      return this.#leadership.repair(flock, bucketKey, itemKey);
+    }
   }
 
   async #listHere(bucketKey: string): Promise<ItemListing[]> {
@@ -466,7 +486,10 @@ export class GrexNode implements NodeApi {
     }
     return this.#onActiveNode(
       bucketKey,
-      () => this.#readHere(bucketKey, itemKey),
+      async () => {
+        await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
+        return this.#readHere(bucketKey, itemKey);
+      },
       async (nodeId) => {
         const { record } = await this.cluster.request(nodeId, 'item.get', { bucketKey, itemKey });
         return record === null ? undefined : decodeItemRecord(record, `item ${itemKey} from ${nodeId}`, { bucketKey, itemKey });
@@ -478,7 +501,10 @@ export class GrexNode implements NodeApi {
     assertBucketKey(bucketKey);
     return this.#onActiveNode(
       bucketKey,
-      () => this.#listHere(bucketKey),
+      async () => {
+        await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
+        return this.#listHere(bucketKey);
+      },
       async (nodeId) => (await this.cluster.request(nodeId, 'item.list', { bucketKey })).items,
     );
   }
@@ -488,7 +514,10 @@ export class GrexNode implements NodeApi {
     assertItemKey(write.itemKey);
     return this.#onActiveNode(
       write.bucketKey,
-      () => this.#scheduler.writeItem(write),
+      async () => {
+        await this.#leadership.ensureLeading(flockOf(write.bucketKey, this.flocks));
+        return this.#scheduler.writeItem(write);
+      },
       async (nodeId) => {
         const answer = await this.cluster.request(nodeId, 'item.write', {
           bucketKey: write.bucketKey,
@@ -505,7 +534,33 @@ export class GrexNode implements NodeApi {
   }
 
   clusterInfo(): Record<string, unknown> {
-    return { url: this.#url, ...this.cluster.snapshot() };
+    const snapshot = this.cluster.snapshot();
+    return {
+      url: this.#url,
+      ...snapshot,
+      flocksLeading: this.#leadership.ledFlocks().length,
+      counters: { ...(snapshot.counters as object), ...this.#leadership.counters },
+    };
+  }
+
+  /** This node's view of one flock's leadership: herders, active node, promised term, in-sync herders if it leads. */
+  describeFlock(flock: number): Promise<Record<string, unknown>> {
+    if (!Number.isInteger(flock) || flock < 0 || flock >= this.flocks) {
+      return Promise.reject(new GrexError('GREX_ERR_ROUTE_NOT_FOUND', `there is no flock ${flock} (flocks: 0-${this.flocks - 1})`));
+    }
+    return this.#leadership.describe(flock);
+  }
+
+  setBlockedPeers(nodeIds: string[]): string[] | null {
+    if (!this.config.faultInjection) return null;
+    this.logger.warn({ blocked: nodeIds }, 'fault injection: blocking peers');
+    this.cluster.setBlocked(nodeIds);
+    return this.cluster.blocked;
+  }
+
+  /** The flocks this node leads now, with the term and the herders in sync. */
+  leadership(): { flock: number; term: number; synced: string[] }[] {
+    return this.#leadership.ledFlocks().map((flock) => ({ flock, term: this.#leadership.termIfLeading(flock)!, synced: this.#leadership.syncedHerders(flock) }));
   }
 
   /** Cache counters of each job thread. */
@@ -532,9 +587,9 @@ export class GrexNode implements NodeApi {
     this.#ready = false;
     this.logger.info({ nodeId: this.nodeId, queued: this.#scheduler.queued }, 'Grex node stopping');
     await Promise.all([this.#scheduler.stop(), this.#http?.close()]);
+    await this.#leadership.stop();
     await this.cluster.stop();
     await this.#pool.close();
-    await Promise.allSettled([...this.#replicaChains.values()]);
     await this.#store.close();
     this.logger.info({ nodeId: this.nodeId }, 'Grex node stopped');
   }

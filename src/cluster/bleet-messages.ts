@@ -47,10 +47,26 @@ export interface ItemHeaderBleet {
   encoding: ItemEncoding;
 }
 
+/** A listing entry on the wire: [bucketKey, itemKey, term, seq, flags (1 tombstone, 2 corrupt)]. */
+export type WireEntry = [string, string, number, number, number];
+
 export interface BleetMethods {
   members: { req: Record<string, never>; res: { version: number; members: MemberInfo[] } };
   job: { req: JobBleet; res: { result: string | Uint8Array; activeNode: string } };
-  replicate: { req: { flock: number; records: Uint8Array[] }; res: { applied: number } };
+  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number } };
+  /** A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock. */
+  claim: { req: { flock: number; term: number }; res: { entries: WireEntry[] } };
+  /** Records of the given items as this node holds them (absent ones are left out). */
+  fetch: { req: { flock: number; keys: [string, string][] }; res: { records: Uint8Array[] } };
+  /** The active node's listing of buckets [from, to): the herder makes itself identical. */
+  sync: {
+    req: { flock: number; term: number; from: string | null; to: string | null; entries: WireEntry[]; verify: boolean };
+    res: { fetched: number; purged: number };
+  };
+  /** The fingerprint of what the herder holds of the flock (read and verified). */
+  digest: { req: { flock: number; term: number }; res: { digest: string; items: number } };
+  /** Removes these tombstones if their versions still match (every herder has them). */
+  purge: { req: { flock: number; term: number; entries: WireEntry[] }; res: { purged: number } };
   'item.get': { req: { bucketKey: string; itemKey: string }; res: { record: Uint8Array | null } };
   'item.list': { req: { bucketKey: string }; res: { items: ItemHeaderBleet[] } };
   'item.write': {
@@ -149,6 +165,21 @@ function readStringOrBytes(o: Obj, key: string): string | Uint8Array | null {
   return fail(`${key} must be a string or binary`);
 }
 
+function readEntries(o: Obj, key: string): WireEntry[] {
+  return arrayOf(o, key, 10_000_000, (item) => {
+    if (!Array.isArray(item) || item.length !== 5) fail(`${key} entries must be [bucketKey, itemKey, term, seq, flags]`);
+    const [bucketKey, itemKey, term, seq, flags] = item as unknown[];
+    if (typeof bucketKey !== 'string' || bucketKey.length > KEY_CHARS || typeof itemKey !== 'string' || itemKey.length > KEY_CHARS) fail(`${key} keys must be strings`);
+    for (const n of [term, seq, flags]) if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) fail(`${key} numbers must be non-negative integers`);
+    return [bucketKey, itemKey, term as number, seq as number, flags as number];
+  });
+}
+
+function flockAndTerm(b: unknown): { o: Obj; flock: number; term: number } {
+  const o = obj(b, 'body');
+  return { o, flock: int(o, 'flock'), term: int(o, 'term') };
+}
+
 /** Validators of request bodies, by method. */
 const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
   members: (b) => (obj(b, 'body'), {}),
@@ -163,8 +194,41 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
     };
   },
   replicate: (b) => {
+    const { o, flock, term } = flockAndTerm(b);
+    return { flock, term, records: arrayOf(o, 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) };
+  },
+  claim: (b) => {
+    const { flock, term } = flockAndTerm(b);
+    return { flock, term };
+  },
+  fetch: (b) => {
     const o = obj(b, 'body');
-    return { flock: int(o, 'flock'), records: arrayOf(o, 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) };
+    return {
+      flock: int(o, 'flock'),
+      keys: arrayOf(o, 'keys', 100_000, (k) => {
+        if (!Array.isArray(k) || k.length !== 2 || typeof k[0] !== 'string' || typeof k[1] !== 'string') fail('keys must be [bucketKey, itemKey]');
+        return [k[0], k[1]] as [string, string];
+      }),
+    };
+  },
+  sync: (b) => {
+    const { o, flock, term } = flockAndTerm(b);
+    return {
+      flock,
+      term,
+      from: optional(o, 'from', (x, k) => str(x, k, KEY_CHARS)),
+      to: optional(o, 'to', (x, k) => str(x, k, KEY_CHARS)),
+      entries: readEntries(o, 'entries'),
+      verify: o.verify === true,
+    };
+  },
+  digest: (b) => {
+    const { flock, term } = flockAndTerm(b);
+    return { flock, term };
+  },
+  purge: (b) => {
+    const { o, flock, term } = flockAndTerm(b);
+    return { flock, term, entries: readEntries(o, 'entries') };
   },
   'item.get': (b) => {
     const o = obj(b, 'body');
@@ -196,6 +260,17 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
     return { result, activeNode: str(o, 'activeNode', 2048) };
   },
   replicate: (b) => ({ applied: int(obj(b, 'body'), 'applied') }),
+  claim: (b) => ({ entries: readEntries(obj(b, 'body'), 'entries') }),
+  fetch: (b) => ({ records: arrayOf(obj(b, 'body'), 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) }),
+  sync: (b) => {
+    const o = obj(b, 'body');
+    return { fetched: int(o, 'fetched'), purged: int(o, 'purged') };
+  },
+  digest: (b) => {
+    const o = obj(b, 'body');
+    return { digest: str(o, 'digest', 128), items: int(o, 'items') };
+  },
+  purge: (b) => ({ purged: int(obj(b, 'body'), 'purged') }),
   'item.get': (b) => ({ record: optional(obj(b, 'body'), 'record', bytes) }),
   'item.list': (b) => ({
     items: arrayOf(obj(b, 'body'), 'items', 1_000_000, (item) => {

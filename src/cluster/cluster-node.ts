@@ -50,6 +50,8 @@ export interface ClusterOptions {
   bleetTimeoutMs: number;
   limits?: LinkLimits;
   handler: BleetHandler;
+  /** Called when a connection to a member closes (it may miss writes from now on). */
+  onPeerDisconnected?: (nodeId: string) => void;
   /** Called when the member table changed (to remember it across restarts). */
   onMembersChanged?: (members: MemberInfo[]) => void;
   logger: Logger;
@@ -94,6 +96,8 @@ export class ClusterNode {
   #lastTick = 0;
   #joined: boolean;
   #stopped = false;
+  /** Peers this node refuses to talk to (fault injection in tests: a partition). */
+  readonly #blocked = new Set<string>();
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -196,6 +200,23 @@ export class ClusterNode {
     const link = this.linkTo(nodeId);
     if (link === undefined) return Promise.reject(new GrexError('GREX_ERR_PEER_UNAVAILABLE', `no connection to node ${nodeId}`, { nodeId }));
     return link.request(method, body, timeoutMs);
+  }
+
+  /**
+   * Cuts this node off from these peers (fault injection for tests): their
+   * connections close and new ones are refused until unblocked. Block both
+   * sides for a symmetric partition.
+   */
+  setBlocked(nodeIds: readonly string[]): void {
+    this.#blocked.clear();
+    for (const id of nodeIds) this.#blocked.add(id);
+    for (const link of [...this.#links.values(), ...this.#incoming]) {
+      if (link.peer !== null && this.#blocked.has(link.peer.nodeId)) link.close('blocked (fault injection)');
+    }
+  }
+
+  get blocked(): string[] {
+    return [...this.#blocked];
   }
 
   /** What GET /cluster shows. */
@@ -310,6 +331,7 @@ export class ClusterNode {
           if (outgoing) this.#dialer?.unwant(url);
           throw new GrexError('GREX_ERR_CLUSTER_MISMATCH', `${url} is this node itself`);
         }
+        if (this.#blocked.has(peer.nodeId)) throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `${peer.nodeId} is blocked (fault injection)`);
         this.#table.heard(peer.nodeId, this.#now());
         this.#merge([peer], 0, peer.nodeId);
         this.#table.heard(peer.nodeId, this.#now());
@@ -340,7 +362,11 @@ export class ClusterNode {
       onClose: (link, reason) => {
         this.#incoming.delete(link);
         const peer = link.peer?.nodeId;
-        if (peer !== undefined && this.#links.get(peer) === link) this.#links.delete(peer);
+        if (peer !== undefined && this.#links.get(peer) === link) {
+          // The connection this node sends on is gone: the peer may miss what it sends from now on.
+          this.#links.delete(peer);
+          this.#options.onPeerDisconnected?.(peer);
+        }
         if (!this.#stopped && peer !== undefined) this.#log.debug({ peer, reason }, 'bleet connection closed');
       },
       onProblem: (link, error) => {

@@ -5,12 +5,50 @@
  */
 import type { FrameSocket, Transport } from './transport.js';
 
+export interface NetworkFaults {
+  /** Chance that a frame is lost (its link stays up, like a message lost in a broken peer). */
+  dropRate?: number;
+  /** Each frame is delayed by a random time in this range (order on a link is kept). */
+  delayMs?: [number, number];
+  /** Seed of the fault decisions, so a failing run can be replayed. */
+  seed?: number;
+}
+
+/** mulberry32: small, fast, seeded. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** The shared wire of in-memory transports. */
 export class MemoryNetwork {
   readonly #listeners = new Map<string, (socket: FrameSocket) => void>();
   readonly #cut = new Set<string>();
   readonly #sockets = new Set<MemorySocket>();
   #next = 1;
+  #dropRate = 0;
+  #delay: [number, number] = [0, 0];
+  #random: () => number = Math.random;
+
+  /** Loses and delays frames from now on (call with {} to stop). */
+  setFaults(faults: NetworkFaults): void {
+    this.#dropRate = faults.dropRate ?? 0;
+    this.#delay = faults.delayMs ?? [0, 0];
+    this.#random = seeded(faults.seed ?? 1);
+  }
+
+  /** @internal decides the fate of one frame: undefined to drop it, else its delay in ms. */
+  fate(): number | undefined {
+    if (this.#dropRate > 0 && this.#random() < this.#dropRate) return undefined;
+    const [min, max] = this.#delay;
+    return max <= 0 ? 0 : min + this.#random() * (max - min);
+  }
 
   newAddress(): string {
     return `mem://node-${this.#next++}`;
@@ -92,14 +130,26 @@ class MemorySocket implements FrameSocket {
 
   send(frame: Uint8Array): boolean {
     if (this.#closed) return false;
+    const delay = this.#network.fate();
+    if (delay === undefined) return true; // lost on the way
     const copy = new Uint8Array(frame);
     this.#queued += copy.byteLength;
-    setImmediate(() => {
+    const deliver = () => {
       this.#queued -= copy.byteLength;
       if (!this.#closed) this.other?.deliver(copy);
-    });
+    };
+    if (delay <= 0 && this.#lastDelivery <= Date.now()) {
+      setImmediate(deliver);
+      return true;
+    }
+    // Delayed, but never before a frame sent earlier on this link.
+    const at = Math.max(Date.now() + delay, this.#lastDelivery);
+    this.#lastDelivery = at;
+    setTimeout(deliver, at - Date.now());
     return true;
   }
+
+  #lastDelivery = 0;
 
   deliver(frame: Uint8Array): void {
     if (this.#closed) return;

@@ -225,6 +225,27 @@ export const OPTIONS = {
     env: 'GREX_BLEET_MAX_FRAME_MB',
     description: 'Largest bleet frame, in MiB; a peer sending a larger one is disconnected.',
   }),
+  antiEntropyMs: option({
+    schema: number(z.number().int().min(10).max(24 * 3600 * 1000)),
+    default: () => 60_000,
+    flag: 'anti-entropy-ms',
+    env: 'GREX_ANTI_ENTROPY_MS',
+    description: 'Pause between anti-entropy passes: the active node compares verified digests of each flock it leads with its herders and syncs those that differ.',
+  }),
+  antiEntropyMbps: option({
+    schema: number(z.number().positive().max(100_000)),
+    default: () => 8,
+    flag: 'anti-entropy-mbps',
+    env: 'GREX_ANTI_ENTROPY_MBPS',
+    description: 'Read rate limit of anti-entropy verification, in MiB/s, so it never starves jobs.',
+  }),
+  faultInjection: option({
+    schema: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
+    default: () => false,
+    flag: 'fault-injection',
+    env: 'GREX_FAULT_INJECTION',
+    description: 'Tests only: enables PUT /debug/faults, which cuts this node off from chosen peers (a partition). Never in production.',
+  }),
   logLevel: option({
     schema: z.enum(LOG_LEVELS),
     default: () => 'info' as const,

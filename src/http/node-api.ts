@@ -37,4 +37,7 @@ export interface NodeApi {
   listItems(bucketKey: string): Promise<ItemListing[]>;
   writeItem(write: ItemWrite): Promise<Version>;
   clusterInfo(): Record<string, unknown>;
+  describeFlock(flock: number): Promise<Record<string, unknown>>;
+  /** Fault injection (tests): null when the node was not started with faultInjection. */
+  setBlockedPeers?(nodeIds: string[]): string[] | null;
 }

@@ -3,6 +3,7 @@
  *   GET /health            -> 200 while the process serves HTTP
  *   GET /ready             -> 200 once the node takes jobs, 503 before and while stopping
  *   GET /cluster           -> members and their states, the farm map's version and summary, counters
+ *   GET /cluster/flocks/:flock -> herders, active node, promised term, and (on the active node) its term and in-sync herders
  */
 import type { FastifyInstance } from 'fastify';
 import { GrexError } from '../errors.js';
@@ -23,6 +24,21 @@ export async function nodeRoutes(app: FastifyInstance, options: { node: NodeApi 
   );
 
   app.get('/cluster', async (request, reply) => sendValue(request, reply, node.clusterInfo()));
+
+  app.get<{ Params: { flock: string } }>('/cluster/flocks/:flock', async (request, reply) =>
+    sendValue(request, reply, await node.describeFlock(/^\d+$/.test(request.params.flock) ? Number(request.params.flock) : -1)),
+  );
+
+  app.put<{ Body: unknown }>('/debug/faults', async (request, reply) => {
+    const body = request.body as { blocked?: unknown } | undefined;
+    const blocked = body?.blocked;
+    if (!Array.isArray(blocked) || !blocked.every((b) => typeof b === 'string')) {
+      throw new GrexError('GREX_ERR_BODY_MALFORMED', 'expected {"blocked": ["node id", ...]}');
+    }
+    const now = node.setBlockedPeers?.(blocked as string[]) ?? null;
+    if (now === null) throw new GrexError('GREX_ERR_ROUTE_NOT_FOUND', 'fault injection is off (start the node with --fault-injection true)');
+    return sendValue(request, reply, { blocked: now });
+  });
 
   app.get('/ready', async (request, reply) => {
     if (!node.isReady()) throw new GrexError('GREX_ERR_NOT_READY', 'the node is starting or stopping');

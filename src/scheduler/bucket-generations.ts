@@ -7,6 +7,10 @@
  * its thread already assumed (`nextGen` of its task). Threads compare their
  * cached copy's generation with the task's and drop it on any difference.
  *
+ * A whole flock is invalidated at once (its leadership changed) by raising
+ * its epoch: a bucket remembered under an older epoch gets a new generation
+ * when next asked.
+ *
  * Generations come from one counter that only grows, so a generation is
  * never reused. Remembered generations are bounded: a forgotten bucket gets a
  * fresh generation when next asked, which only costs its threads a miss.
@@ -15,10 +19,10 @@ import { LRUCache } from 'lru-cache';
 
 export class BucketGenerations {
   #counter = 0;
-  readonly #gens: LRUCache<string, number>;
+  readonly #gens: LRUCache<string, { gen: number; epoch: number }>;
 
   constructor(maxBuckets = 100_000) {
-    this.#gens = new LRUCache<string, number>({ max: maxBuckets });
+    this.#gens = new LRUCache<string, { gen: number; epoch: number }>({ max: maxBuckets });
   }
 
   /** A generation never handed out before. */
@@ -26,18 +30,20 @@ export class BucketGenerations {
     return ++this.#counter;
   }
 
-  current(bucketKey: string): number {
-    let gen = this.#gens.get(bucketKey);
-    if (gen === undefined) this.#gens.set(bucketKey, (gen = this.fresh()));
+  current(bucketKey: string, epoch = 0): number {
+    const known = this.#gens.get(bucketKey);
+    if (known !== undefined && known.epoch === epoch) return known.gen;
+    const gen = this.fresh();
+    this.#gens.set(bucketKey, { gen, epoch });
     return gen;
   }
 
-  set(bucketKey: string, gen: number): void {
-    this.#gens.set(bucketKey, gen);
+  set(bucketKey: string, gen: number, epoch = 0): void {
+    this.#gens.set(bucketKey, { gen, epoch });
   }
 
   /** The bucket changed behind the threads' backs: every cached copy is stale. */
-  bump(bucketKey: string): void {
-    this.#gens.set(bucketKey, this.fresh());
+  bump(bucketKey: string, epoch = 0): void {
+    this.#gens.set(bucketKey, { gen: this.fresh(), epoch });
   }
 }

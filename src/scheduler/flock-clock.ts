@@ -1,22 +1,29 @@
 /**
- * Hands out item versions (term, seq) per flock.
+ * The durable per-flock counters of a node: the highest leadership term it
+ * promised (flock terms) and the sequence numbers of item versions.
  *
- * `seq` grows by one per committed item in a flock. So that a restart never
- * reuses a seq, the clock reserves blocks: before handing out seq N it has
- * durably recorded a reservation >= N in the flock's metadata, and after a
- * restart it continues above the recorded reservation. One small metadata
- * write per `reserveBlock` versions, instead of one per commit.
+ * Terms: a node promises a term to a candidate only if it is higher than
+ * every term it promised before, and accepts writes (replicated or its own as
+ * active node) only of a term at least its promise. The promise is written to
+ * the flock's metadata before it is given, so it survives a restart.
+ *
+ * Sequence numbers grow by one per committed item in a flock. So that a
+ * restart never reuses one, the clock reserves blocks: before handing out seq
+ * N it has durably recorded a reservation >= N, and after a restart it
+ * continues above it. One small metadata write per `reserveBlock` versions.
  */
 import type { ItemStore } from '../store/item-store.js';
 import type { Version } from '../store/version.js';
 
 interface FlockState {
+  /** Highest term promised (or used), durable. */
   term: number;
   /** Next seq to hand out. */
   next: number;
   /** Highest seq durably reserved. */
   reserved: number;
-  reserving: Promise<void> | null;
+  /** Metadata writes of this flock, one after the other. */
+  writing: Promise<void>;
 }
 
 export const DEFAULT_RESERVE_BLOCK = 10_000;
@@ -36,7 +43,7 @@ export class FlockClock {
     if (state === undefined) {
       state = this.#load(flock);
       this.#flocks.set(flock, state);
-      // A failed load (I/O error) must be retried by the next commit, not remembered.
+      // A failed load (I/O error) must be retried next time, not remembered.
       state.catch(() => this.#flocks.delete(flock));
     }
     return state;
@@ -44,41 +51,84 @@ export class FlockClock {
 
   async #load(flock: number): Promise<FlockState> {
     const meta = await this.#store.readFlockMeta(flock);
-    const term = Math.max(1, meta?.term ?? 1);
     const reserved = meta?.seqReserved ?? 0;
-    return { term, next: reserved + 1, reserved, reserving: null };
+    return { term: meta?.term ?? 0, next: reserved + 1, reserved, writing: Promise.resolve() };
   }
 
-  /** `count` new versions for a flock, in order. */
-  async next(flock: number, count: number): Promise<Version[]> {
+  /**
+   * After any metadata write in progress: asks `update` for the new metadata
+   * (null: nothing to write), writes it, and only then applies it to `state`.
+   * One write at a time per flock, so each decision sees the state the
+   * previous write left.
+   */
+  #persist(flock: number, state: FlockState, update: () => { term: number; seqReserved: number } | null): Promise<boolean> {
+    const write = state.writing.then(async () => {
+      const meta = update();
+      if (meta === null) return false;
+      await this.#store.writeFlockMeta(flock, meta);
+      state.term = Math.max(state.term, meta.term);
+      state.reserved = Math.max(state.reserved, meta.seqReserved);
+      return true;
+    });
+    state.writing = write.then(
+      () => {},
+      () => {},
+    );
+    return write;
+  }
+
+  /** The highest term this node promised for the flock (0: none). */
+  async promised(flock: number): Promise<number> {
+    return (await this.#state(flock)).term;
+  }
+
+  /**
+   * Promises `term` to a candidate: durably, and only if it is higher than
+   * every term promised before. Resolves with the promise held afterwards and
+   * whether this call made it.
+   */
+  async promise(flock: number, term: number): Promise<{ promised: boolean; term: number }> {
     const state = await this.#state(flock);
-    while (state.next + count - 1 > state.reserved) {
-      state.reserving ??= this.#reserve(flock, state, count).finally(() => (state.reserving = null));
-      await state.reserving;
-    }
+    const promised = await this.#persist(flock, state, () => (term > state.term ? { term, seqReserved: state.reserved } : null));
+    return { promised, term: state.term };
+  }
+
+  /**
+   * A write of `term` arrived (replicated, or a sync from the active node):
+   * false if a higher term was promised; else true, after durably raising the
+   * promise to `term` if it was lower.
+   */
+  async accept(flock: number, term: number): Promise<boolean> {
+    const state = await this.#state(flock);
+    if (term < state.term) return false;
+    if (term > state.term) await this.#persist(flock, state, () => (term > state.term ? { term, seqReserved: state.reserved } : null));
+    return term >= state.term;
+  }
+
+  /** `count` new versions for a flock at `term`, in order. */
+  async next(flock: number, count: number, term = 1): Promise<Version[]> {
+    const state = await this.#state(flock);
+    while (state.next + count - 1 > state.reserved) await this.#reserve(flock, state, count);
     const versions: Version[] = [];
-    for (let i = 0; i < count; i++) versions.push({ term: state.term, seq: state.next++ });
+    for (let i = 0; i < count; i++) versions.push({ term, seq: state.next++ });
     return versions;
   }
 
   /**
-   * A version this node stored without handing it out (a replicated write):
-   * if this node ever leads the flock, its versions must sort after it.
+   * A version this node stored without handing it out (replicated, merged or
+   * repaired): if it ever leads the flock, its versions must sort after it.
    */
   async observe(flock: number, version: Version): Promise<void> {
     const state = await this.#state(flock);
-    if (version.term > state.term) state.term = version.term;
     if (version.seq < state.next) return;
     state.next = version.seq + 1;
-    while (state.next - 1 > state.reserved) {
-      state.reserving ??= this.#reserve(flock, state, 0).finally(() => (state.reserving = null));
-      await state.reserving;
-    }
+    while (state.next - 1 > state.reserved) await this.#reserve(flock, state, 0);
   }
 
   async #reserve(flock: number, state: FlockState, count: number): Promise<void> {
-    const reserved = Math.max(state.reserved, state.next + count - 1) + this.#reserveBlock;
-    await this.#store.writeFlockMeta(flock, { term: state.term, seqReserved: reserved });
-    state.reserved = reserved;
+    await this.#persist(flock, state, () =>
+      // Another reservation may have covered it meanwhile.
+      state.next + count - 1 <= state.reserved ? null : { term: state.term, seqReserved: Math.max(state.reserved, state.next + count - 1) + this.#reserveBlock },
+    );
   }
 }

@@ -64,6 +64,8 @@ export interface SchedulerOptions {
    * A cluster node replicates here and resolves at the write quorum.
    */
   commit?: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
+  /** The leadership term versions of a flock get now (throws if this node may not write it). Default 1. */
+  termOf?: (flock: number) => number;
 }
 
 /** Seconds a client should wait before retrying an overloaded node. */
@@ -80,6 +82,9 @@ export class Scheduler {
   readonly #queue: BucketQueue;
   readonly #gens = new BucketGenerations();
   readonly #persist: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
+  readonly #termOf: (flock: number) => number;
+  /** Raised when a flock's cached objects must all go (its leadership changed). */
+  readonly #epochs = new Map<number, number>();
   #stopping = false;
 
   constructor(options: SchedulerOptions) {
@@ -92,11 +97,21 @@ export class Scheduler {
     this.#itemLimitBytes = options.itemLimitBytes;
     this.#queue = new BucketQueue({ maxPerBucket: options.maxQueuedPerBucket, maxTotal: options.maxQueuedJobs });
     this.#persist = options.commit ?? ((flock, _bucketKey, records) => this.#store.commit(flock, records));
+    this.#termOf = options.termOf ?? (() => 1);
+  }
+
+  #epoch(bucketKey: string): number {
+    return this.#epochs.get(this.flockOf(bucketKey)) ?? 0;
   }
 
   /** The bucket changed behind the job threads' backs (a replicated write): their copies are stale. */
   invalidate(bucketKey: string): void {
-    this.#gens.bump(bucketKey);
+    this.#gens.bump(bucketKey, this.#epoch(bucketKey));
+  }
+
+  /** Every bucket of the flock changed behind the threads' backs (leadership moved). */
+  invalidateFlock(flock: number): void {
+    this.#epochs.set(flock, (this.#epochs.get(flock) ?? 0) + 1);
   }
 
   /** Jobs running or waiting. */
@@ -149,9 +164,14 @@ export class Scheduler {
         ]);
         return version!;
       } finally {
-        this.#gens.bump(write.bucketKey);
+        this.invalidate(write.bucketKey);
       }
     });
+  }
+
+  /** Runs `work` in the bucket's turn: never alongside a job or a write of the same bucket. */
+  exclusive<T>(bucketKey: string, work: () => Promise<T>): Promise<T> {
+    return this.#enqueue(bucketKey, work);
   }
 
   #enqueue<T>(bucketKey: string, work: () => Promise<T>): Promise<T> {
@@ -175,7 +195,8 @@ export class Scheduler {
 
   async #runJob(request: JobRequest, isRetry: boolean): Promise<JobOutcome> {
     const { bucketKey } = request;
-    const gen = this.#gens.current(bucketKey);
+    const epoch = this.#epoch(bucketKey);
+    const gen = this.#gens.current(bucketKey, epoch);
     const nextGen = this.#gens.fresh();
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.#jobTimeoutMs);
@@ -187,7 +208,7 @@ export class Scheduler {
         timeout.signal,
       );
     } catch (err) {
-      this.#gens.bump(bucketKey);
+      this.invalidate(bucketKey);
       if (timeout.signal.aborted) {
         throw new GrexError('GREX_ERR_JOB_TIMEOUT', `job ${request.jobName} ran longer than ${this.#jobTimeoutMs} ms`, {
           job: request.jobName,
@@ -202,7 +223,7 @@ export class Scheduler {
       clearTimeout(timer);
     }
     if (!reply.ok) {
-      this.#gens.bump(bucketKey);
+      this.invalidate(bucketKey);
       throw fromWire(reply.error);
     }
     const versions: Record<string, Version> = {};
@@ -211,10 +232,12 @@ export class Scheduler {
         const assigned = await this.#commit(this.flockOf(bucketKey), bucketKey, reply.changes);
         reply.changes.forEach((change, i) => (versions[change.itemKey] = assigned[i]!));
       } catch (err) {
-        this.#gens.bump(bucketKey);
+        this.invalidate(bucketKey);
         throw err;
       }
-      this.#gens.set(bucketKey, nextGen);
+      // The flock's leadership may have moved while the job ran: then its copy is not trusted.
+      if (this.#epoch(bucketKey) === epoch) this.#gens.set(bucketKey, nextGen, epoch);
+      else this.invalidate(bucketKey);
     }
     return { result: reply.result, versions, threadId: reply.threadId };
   }
@@ -230,7 +253,7 @@ export class Scheduler {
         );
       }
     }
-    const versions = await this.#clock.next(flock, changes.length);
+    const versions = await this.#clock.next(flock, changes.length, this.#termOf(flock));
     const records: ItemRecord[] = changes.map((change, i) => ({
       bucketKey,
       itemKey: change.itemKey,

@@ -43,7 +43,7 @@ export interface Backend {
   sync(items: readonly ItemRef[]): Promise<void>;
   /** Removes an item's record for good (tombstone collection, dropping a flock). */
   remove(flock: number, bucketKey: string, itemKey: string): Promise<void>;
-  /** Headers of a bucket's items, tombstones included, in no particular order. */
+  /** Headers of a bucket's items, tombstones included, in no particular order (damaged files: `corrupt`). */
   list(flock: number, bucketKey: string): Promise<ItemHeader[]>;
   /** The bucket keys that have records in a flock. */
   buckets(flock: number): AsyncIterable<string>;

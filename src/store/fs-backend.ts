@@ -249,7 +249,17 @@ export class FsBackend implements Backend {
     const headers: ItemHeader[] = [];
     for (const name of names) {
       if (name.startsWith('.')) continue;
-      const header = await this.#readHeader(join(dir, name), `${flock}/${bucketKey}/${name}`);
+      let header: ItemHeader | undefined;
+      try {
+        header = await this.#readHeader(join(dir, name), `${flock}/${bucketKey}/${name}`);
+      } catch (err) {
+        // A damaged file is listed as corrupt when its name says which item it is, so
+        // that repair can replace it; one that does not decode is not ours to list.
+        const itemKey = decodeKeyName(name);
+        if (!(err instanceof GrexError && err.code === 'GREX_ERR_STORE_CORRUPT') || itemKey === null) throw err;
+        headers.push({ bucketKey, itemKey, version: { term: 0, seq: 0 }, tombstone: false, encoding: 'raw', size: 0, corrupt: true });
+        continue;
+      }
       if (header !== undefined && header.bucketKey === bucketKey && encodeKeyName(header.itemKey) === name) {
         headers.push(header);
       }
@@ -267,8 +277,10 @@ export class FsBackend implements Backend {
     }
     try {
       const buffer = Buffer.allocUnsafe(HEADER_MAX_BYTES);
-      const { bytesRead } = await handle.read(buffer, 0, HEADER_MAX_BYTES, 0);
-      const { payloadOffset: _payloadOffset, ...header } = decodeItemHeader(buffer.subarray(0, bytesRead), where);
+      const { bytesRead } = await handle.read(buffer, 0, HEADER_MAX_BYTES, 0).catch((err: unknown) => {
+        throw ioError(`cannot read ${where}`, err);
+      });
+      const { payloadOffset: _payloadOffset, purge: _purge, ...header } = decodeItemHeader(buffer.subarray(0, bytesRead), where);
       return header;
     } finally {
       await handle.close();

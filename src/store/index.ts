@@ -5,3 +5,4 @@ export { ItemStore, type FlockMeta, type ItemStoreOptions, type OpenReport } fro
 export { WriteAheadLog } from './write-ahead-log.js';
 export type { ItemRecord, ItemHeader, ItemEncoding } from './item-record.js';
 export { type Version, NO_VERSION, compareVersions, formatVersion, parseVersion } from './version.js';
+export { compareEntryKeys, sortListing, type ListingEntry } from './listing.js';

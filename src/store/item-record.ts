@@ -5,7 +5,7 @@
  *
  *   0  "GRXI"        magic
  *   4  u8            format (1)
- *   5  u8            flags: bit 0 tombstone, bit 1 payload is msgpack
+ *   5  u8            flags: bit 0 tombstone, bit 1 payload is msgpack, bit 2 purge (log only)
  *   6  u16           bucketKey byte length
  *   8  u16           itemKey byte length
  *  10  u16           reserved (0)
@@ -35,6 +35,11 @@ export interface ItemRecord {
   readonly encoding: ItemEncoding;
   /** The item's bytes; empty for a tombstone. */
   readonly payload: Uint8Array;
+  /**
+   * Not an item but an order to remove one entirely (repair by the active
+   * node, tombstone collection). Only ever in the write-ahead log.
+   */
+  readonly purge?: boolean;
 }
 
 /** What a listing knows of an item without reading its payload. */
@@ -45,12 +50,15 @@ export interface ItemHeader {
   readonly tombstone: boolean;
   readonly encoding: ItemEncoding;
   readonly size: number;
+  /** The file is damaged: its header fails its checksum (listings only). */
+  readonly corrupt?: boolean;
 }
 
 const MAGIC = 0x49585247; // "GRXI" read as a little-endian u32
 const FORMAT = 1;
 const FLAG_TOMBSTONE = 1;
 const FLAG_MSGPACK = 2;
+const FLAG_PURGE = 4;
 export const HEADER_FIXED_BYTES = 36;
 /** Enough to read any header and both keys (each at most 256 bytes). */
 export const HEADER_MAX_BYTES = HEADER_FIXED_BYTES + 2 * 256;
@@ -59,12 +67,12 @@ const SEQ_SPLIT = 0x100000000;
 export function encodeItemRecord(record: ItemRecord): Buffer {
   const bucketBytes = Buffer.from(record.bucketKey, 'utf8');
   const itemBytes = Buffer.from(record.itemKey, 'utf8');
-  const payload = record.tombstone ? new Uint8Array(0) : record.payload;
+  const payload = record.tombstone || record.purge === true ? new Uint8Array(0) : record.payload;
   const keysEnd = HEADER_FIXED_BYTES + bucketBytes.length + itemBytes.length;
   const out = Buffer.allocUnsafe(keysEnd + payload.length);
   out.writeUInt32LE(MAGIC, 0);
   out.writeUInt8(FORMAT, 4);
-  out.writeUInt8((record.tombstone ? FLAG_TOMBSTONE : 0) | (record.encoding === 'msgpack' ? FLAG_MSGPACK : 0), 5);
+  out.writeUInt8((record.tombstone ? FLAG_TOMBSTONE : 0) | (record.encoding === 'msgpack' ? FLAG_MSGPACK : 0) | (record.purge === true ? FLAG_PURGE : 0), 5);
   out.writeUInt16LE(bucketBytes.length, 6);
   out.writeUInt16LE(itemBytes.length, 8);
   out.writeUInt16LE(0, 10);
@@ -85,7 +93,7 @@ function corrupt(where: string, why: string): GrexError {
 }
 
 /** Decodes and verifies a header (the first bytes of a record); `where` names the item in errors. */
-export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader & { payloadOffset: number } {
+export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader & { payloadOffset: number; purge: boolean } {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < HEADER_FIXED_BYTES) throw corrupt(where, `only ${buf.length} bytes`);
   if (buf.readUInt32LE(0) !== MAGIC) throw corrupt(where, 'bad magic');
@@ -105,6 +113,7 @@ export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader &
     encoding: (flags & FLAG_MSGPACK) !== 0 ? 'msgpack' : 'raw',
     size: buf.readUInt32LE(24),
     payloadOffset: keysEnd,
+    purge: (flags & FLAG_PURGE) !== 0,
   };
 }
 
@@ -127,7 +136,7 @@ export function decodeItemRecord(
   if (expect !== undefined && (expect.bucketKey !== header.bucketKey || expect.itemKey !== header.itemKey)) {
     throw corrupt(where, 'record belongs to another item');
   }
-  return {
+  const record = {
     bucketKey: header.bucketKey,
     itemKey: header.itemKey,
     version: header.version,
@@ -135,4 +144,5 @@ export function decodeItemRecord(
     encoding: header.encoding,
     payload,
   };
+  return header.purge ? { ...record, purge: true } : record;
 }

@@ -22,6 +22,7 @@ import { GrexError } from '../errors.js';
 import type { Backend, FsyncPolicy, ItemRef } from './backend.js';
 import type { ItemHeader, ItemRecord } from './item-record.js';
 import { compareVersions } from './version.js';
+import { sortListing, type ListingEntry } from './listing.js';
 import { encodeWalCommit } from './wal-record.js';
 import { WriteAheadLog } from './write-ahead-log.js';
 
@@ -100,25 +101,21 @@ export class ItemStore {
     if (this.#wal === null) return report;
     try {
       let lastSegment = 0;
-      // Newest record per item over the whole log (commits may be logged out of version order).
+      // The last record of each item in log order is its state: commits of one item are
+      // logged in the order they were made (repairs by the active node may go backwards).
       const latest = new Map<string, { flock: number; record: ItemRecord }>();
       for await (const segment of this.#wal.replay()) {
         lastSegment = segment.id;
         if (segment.tornAt !== undefined) report.tornSegments++;
         for (const commit of segment.commits) {
           report.replayedCommits++;
-          for (const record of commit.records) {
-            const id = itemId(commit.flock, record.bucketKey, record.itemKey);
-            const seen = latest.get(id);
-            if (seen === undefined || compareVersions(seen.record.version, record.version) < 0) latest.set(id, { flock: commit.flock, record });
-          }
+          for (const record of commit.records) latest.set(itemId(commit.flock, record.bucketKey, record.itemKey), { flock: commit.flock, record });
         }
       }
       const written: ItemRef[] = [];
       for (const { flock, record } of latest.values()) {
-        const current = await this.backend.read(flock, record.bucketKey, record.itemKey).catch(() => undefined);
-        if (current !== undefined && compareVersions(current.version, record.version) >= 0) continue;
-        await this.backend.write(flock, [record], { durable: false });
+        if (record.purge === true) await this.backend.remove(flock, record.bucketKey, record.itemKey);
+        else await this.backend.write(flock, [record], { durable: false });
         written.push({ flock, bucketKey: record.bucketKey, itemKey: record.itemKey });
       }
       await this.backend.sync(written);
@@ -155,7 +152,7 @@ export class ItemStore {
   /** An item's record, tombstones included. */
   async read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
     const pending = this.#pending.get(itemId(flock, bucketKey, itemKey));
-    if (pending !== undefined) return pending.record;
+    if (pending !== undefined) return pending.record.purge === true ? undefined : pending.record;
     return this.backend.read(flock, bucketKey, itemKey);
   }
 
@@ -173,34 +170,115 @@ export class ItemStore {
     );
     const byKey = new Map<string, ItemHeader>();
     for (const header of await this.backend.list(flock, bucketKey)) byKey.set(header.itemKey, header);
-    for (const record of pending) {
-      const listed = byKey.get(record.itemKey);
-      if (listed === undefined || compareVersions(listed.version, record.version) < 0) {
-        byKey.set(record.itemKey, { ...record, size: record.payload.byteLength });
-      }
-    }
+    for (const record of pending) this.#overlay(byKey, record);
     return [...byKey.values()]
-      .filter((h) => !h.tombstone)
+      .filter((h) => !h.tombstone && h.corrupt !== true)
       .map(({ bucketKey: b, itemKey, version, tombstone, encoding, size }) => ({ bucketKey: b, itemKey, version, tombstone, encoding, size }))
       .sort((a, b) => (a.itemKey < b.itemKey ? -1 : a.itemKey > b.itemKey ? 1 : 0));
   }
 
-  /** Makes a flock's records durable together (per the fsync policy); resolves only when they are. */
-  async commit(flock: number, records: readonly ItemRecord[]): Promise<void> {
-    if (this.#wal === null) return this.backend.write(flock, records);
+  /**
+   * A pending record applied over a listed header: the pending one is the newer
+   * state, except that a listing taken after the pending record was written
+   * already shows it (same outcome).
+   */
+  #overlay(byKey: Map<string, ItemHeader>, record: ItemRecord): void {
+    if (record.purge === true) {
+      byKey.delete(record.itemKey);
+      return;
+    }
+    byKey.set(record.itemKey, {
+      bucketKey: record.bucketKey,
+      itemKey: record.itemKey,
+      version: record.version,
+      tombstone: record.tombstone,
+      encoding: record.encoding,
+      size: record.payload.byteLength,
+    });
+  }
+
+  /**
+   * Everything this node holds of a flock (tombstones included), sorted by
+   * bucket and item; optionally only the buckets in [from, to). With `verify`,
+   * every record is read whole and checked (`pace` is told the bytes read, so
+   * a caller can limit the rate); damaged copies are listed as `corrupt`.
+   */
+  async listFlock(
+    flock: number,
+    options: { from?: string | null; to?: string | null; verify?: boolean; pace?: (bytes: number) => Promise<void> } = {},
+  ): Promise<ListingEntry[]> {
+    const inRange = (bucketKey: string) =>
+      (options.from == null || bucketKey >= options.from) && (options.to == null || bucketKey < options.to);
+    // Pending records first (see listLive), then the files.
+    const pendingByBucket = new Map<string, ItemRecord[]>();
+    for (const entry of this.#pending.values()) {
+      if (entry.flock !== flock || !inRange(entry.record.bucketKey)) continue;
+      let list = pendingByBucket.get(entry.record.bucketKey);
+      if (list === undefined) pendingByBucket.set(entry.record.bucketKey, (list = []));
+      list.push(entry.record);
+    }
+    const buckets = new Set<string>(pendingByBucket.keys());
+    for await (const bucketKey of this.backend.buckets(flock)) if (inRange(bucketKey)) buckets.add(bucketKey);
+    const entries: ListingEntry[] = [];
+    for (const bucketKey of buckets) {
+      const byKey = new Map<string, ItemHeader>();
+      for (const header of await this.backend.list(flock, bucketKey)) {
+        if (options.verify === true && header.corrupt !== true) {
+          try {
+            const record = await this.backend.read(flock, bucketKey, header.itemKey);
+            await options.pace?.(record?.payload.byteLength ?? 0);
+          } catch (err) {
+            if ((err as GrexError).code !== 'GREX_ERR_STORE_CORRUPT') throw err;
+            byKey.set(header.itemKey, { ...header, corrupt: true });
+            continue;
+          }
+        }
+        byKey.set(header.itemKey, header);
+      }
+      for (const record of pendingByBucket.get(bucketKey) ?? []) this.#overlay(byKey, record);
+      for (const h of byKey.values()) {
+        const entry: ListingEntry = { bucketKey, itemKey: h.itemKey, term: h.version.term, seq: h.version.seq, tombstone: h.tombstone };
+        if (h.corrupt === true) entry.corrupt = true;
+        entries.push(entry);
+      }
+    }
+    return sortListing(entries);
+  }
+
+  /**
+   * Makes a flock's records durable together (per the fsync policy); resolves
+   * only when they are. With `force`, each record replaces whatever is there,
+   * even a newer version (the active node repairing a herder); purge records
+   * remove their item.
+   */
+  async commit(flock: number, records: readonly ItemRecord[], options: { force?: boolean } = {}): Promise<void> {
+    if (this.#wal === null) {
+      const purges = records.filter((r) => r.purge === true);
+      for (const r of purges) await this.backend.remove(flock, r.bucketKey, r.itemKey);
+      return this.backend.write(flock, purges.length === 0 ? records : records.filter((r) => r.purge !== true));
+    }
     while (this.#pendingBytes > this.#pendingBytesMax) {
       await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
     }
+    if (options.force !== true) {
+      // An older version than one already pending would lose live but win at replay (log order): leave it out.
+      records = records.filter((r) => {
+        const pending = this.#pending.get(itemId(flock, r.bucketKey, r.itemKey));
+        return pending === undefined || compareVersions(pending.record.version, r.version) <= 0;
+      });
+      if (records.length === 0) return;
+    }
     const segment = await this.#wal.append(encodeWalCommit(flock, records));
-    for (const record of records) this.#addPending(flock, record, segment);
+    for (const record of records) this.#addPending(flock, record, segment, options.force === true);
     this.#startApplying();
   }
 
-  #addPending(flock: number, record: ItemRecord, segment: number): void {
+  #addPending(flock: number, record: ItemRecord, segment: number, force: boolean): void {
     const id = itemId(flock, record.bucketKey, record.itemKey);
     const existing = this.#pending.get(id);
     if (existing !== undefined) {
-      if (compareVersions(existing.record.version, record.version) > 0) return; // a newer one is already pending
+      // Out-of-order arrivals of one item keep the newer; a forced record always wins.
+      if (!force && compareVersions(existing.record.version, record.version) > 0) return;
       this.#dropPending(id, existing);
     }
     this.#pending.set(id, { flock, record, segment });
@@ -252,7 +330,8 @@ export class ItemStore {
     if (entry === undefined) return;
     this.#inFlight.add(id);
     try {
-      await this.backend.write(entry.flock, [entry.record], { durable: false });
+      if (entry.record.purge === true) await this.backend.remove(entry.flock, entry.record.bucketKey, entry.record.itemKey);
+      else await this.backend.write(entry.flock, [entry.record], { durable: false });
       this.#unsynced.set(id, { flock: entry.flock, bucketKey: entry.record.bucketKey, itemKey: entry.record.itemKey });
       // A newer record may have been committed meanwhile: it stays pending and is applied next.
       if (this.#pending.get(id) === entry) this.#dropPending(id, entry);

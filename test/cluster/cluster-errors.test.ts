@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ErrorCode } from '../../src/errors.js';
 import { postJob, requestJson, type JsonAnswer } from '../helpers/http.js';
-import { bucketActiveOn, startClusterProcess, waitForSettled } from '../helpers/process-cluster.js';
+import { bucketActiveOn, startClusterProcess, waitForInSync, waitForSettled } from '../helpers/process-cluster.js';
 import type { NodeProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -54,7 +54,9 @@ describe('cluster errors over HTTP', () => {
 
   test('a write quorum that cannot be met: GREX_ERR_QUORUM (503)', async () => {
     const bucket = await bucketActiveOn(a, a, 'lonely');
-    assert.equal((await postJob(a.url, bucket, 'counter')).status, 200);
+    const first = await postJob(a.url, bucket, 'counter');
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    await waitForInSync(a, bucket, ['node-b', 'node-c']);
     await Promise.all([b.stop('SIGKILL'), c.stop('SIGKILL')]);
     assertError(await postJob(a.url, bucket, 'counter'), 'GREX_ERR_QUORUM', 503);
   });

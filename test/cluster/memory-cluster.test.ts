@@ -177,12 +177,12 @@ describe('cache coherence', () => {
     const newer = await b.readItem(bucket, 'count', { local: true });
     // b sends a a newer version of the item, as an active node would.
     const record = { ...newer!, version: { term: 1, seq: newer!.version.seq + 100 }, payload: itemCodec.pack(41) };
-    const { applied } = await b.cluster.request(a.nodeId, 'replicate', { flock, records: [encodeItemRecord(record)] });
+    const { applied } = await b.cluster.request(a.nodeId, 'replicate', { flock, term: 1, records: [encodeItemRecord(record)] });
     assert.equal(applied, 1);
     assert.deepEqual((await a.submit(bucket, 'counter')).result, { count: 42 });
     // an older version than the one held is ignored
     const stale = { ...record, version: { term: 1, seq: 1 }, payload: itemCodec.pack(0) };
-    assert.equal((await b.cluster.request(a.nodeId, 'replicate', { flock, records: [encodeItemRecord(stale)] })).applied, 0);
+    assert.equal((await b.cluster.request(a.nodeId, 'replicate', { flock, term: 1, records: [encodeItemRecord(stale)] })).applied, 0);
     assert.deepEqual((await a.submit(bucket, 'counter')).result, { count: 43 });
   });
 });

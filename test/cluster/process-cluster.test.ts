@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { GrexClient } from '../../src/client/grex-client.js';
 import { postJob, requestJson } from '../helpers/http.js';
-import { bucketActiveOn, startProcessCluster } from '../helpers/process-cluster.js';
+import { bucketActiveOn, startProcessCluster, waitForInSync } from '../helpers/process-cluster.js';
 import type { NodeProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -94,9 +94,10 @@ describe('a three-node cluster of real processes', () => {
   test('with one replica killed writes succeed; with two they fail with GREX_ERR_QUORUM and are not acknowledged', async () => {
     const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess];
     const bucket = await bucketActiveOn(a, a, 'quorum');
-    assert.deepEqual((await postJob(a.url, bucket, 'counter')).body.result, { count: 1 });
+    assert.deepEqual((await postJob(a.url, bucket, 'counter')).body, { result: { count: 1 }, activeNode: a.url });
+    await waitForInSync(a, bucket, ['node-b', 'node-c']);
     assert.equal(await b.stop('SIGKILL'), 'SIGKILL');
-    assert.deepEqual((await postJob(a.url, bucket, 'counter')).body.result, { count: 2 });
+    assert.deepEqual((await postJob(a.url, bucket, 'counter')).body, { result: { count: 2 }, activeNode: a.url });
     assert.equal(await c.stop('SIGKILL'), 'SIGKILL');
     const refused = await postJob(a.url, bucket, 'counter');
     assert.equal(refused.status, 503);

@@ -18,7 +18,12 @@ export interface MemoryCluster {
 /** Fast failure detection so tests that wait for it stay short. */
 export const FAST_CLUSTER: StartNodeOptions = { heartbeatMs: 25, suspectAfterMs: 300, deadAfterMs: 1000, bleetTimeoutMs: 5000 };
 
-export async function startMemoryCluster(t: Pick<TestContext, 'after'>, count: number, options: StartNodeOptions = {}): Promise<MemoryCluster> {
+export async function startMemoryCluster(
+  t: Pick<TestContext, 'after'>,
+  count: number,
+  options: StartNodeOptions = {},
+  perNode: (index: number) => StartNodeOptions | Promise<StartNodeOptions> = () => ({}),
+): Promise<MemoryCluster> {
   const network = new MemoryNetwork();
   const cluster: MemoryCluster = {
     network,
@@ -44,7 +49,7 @@ export async function startMemoryCluster(t: Pick<TestContext, 'after'>, count: n
       return node;
     },
   };
-  for (let i = 0; i < count; i++) await cluster.add();
+  for (let i = 0; i < count; i++) await cluster.add(await perNode(i));
   await settled(cluster.nodes);
   return cluster;
 }
@@ -75,4 +80,30 @@ export function bucketLedBy(node: GrexNode, ...order: string[]): string {
     if (order.every((id, k) => ids[k] === id)) return key;
   }
   throw new Error(`no bucket led by ${order.join(', ')}`);
+}
+
+/** Cuts `node` off from every other node of the cluster (both directions). */
+export function isolate(cluster: MemoryCluster, index: number): void {
+  cluster.urls.forEach((url, i) => {
+    if (i !== index) cluster.network.partition(cluster.urls[index]!, url);
+  });
+}
+
+/** Undoes isolate(). */
+export function rejoin(cluster: MemoryCluster, index: number): void {
+  cluster.urls.forEach((url, i) => {
+    if (i !== index) cluster.network.heal(cluster.urls[index]!, url);
+  });
+}
+
+/** Waits until `leader` leads the bucket's flock with all of `herders` in sync. */
+export async function inSync(leader: GrexNode, bucketKey: string, herders: string[]): Promise<void> {
+  const flock = flockOf(bucketKey, leader.flocks);
+  await waitFor(
+    async () => {
+      const view = (await leader.describeFlock(flock)) as { leading: { synced: string[] } | null };
+      return view.leading !== null && herders.every((id) => view.leading!.synced.includes(id));
+    },
+    { what: `${herders.join(', ')} in sync with ${leader.nodeId} for flock ${flock}`, timeoutMs: 30_000 },
+  );
 }

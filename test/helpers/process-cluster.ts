@@ -52,3 +52,15 @@ export async function bucketActiveOn(via: NodeProcess, active: NodeProcess, pref
   }
   throw new Error(`no bucket is active on ${active.url}`);
 }
+
+/** Waits until `active` leads the bucket's flock with every one of `herders` in sync. */
+export async function waitForInSync(active: NodeProcess, bucket: string, herders: string[]): Promise<void> {
+  const { flock } = (await requestJson(`${active.url}/route/${encodeURIComponent(bucket)}`)).body as { flock: number };
+  await waitFor(
+    async () => {
+      const view = (await requestJson(`${active.url}/cluster/flocks/${flock}`)).body as { leading: { synced: string[] } | null };
+      return view.leading !== null && herders.every((id) => view.leading!.synced.includes(id));
+    },
+    { what: `${herders.join(', ')} in sync for flock ${flock}`, timeoutMs: 30_000 },
+  );
+}

@@ -2,6 +2,7 @@
 // status, the { error: { code, message } } body, and that the node keeps serving.
 // The last test checks that these requests cover every HTTP error code of the catalogue.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -184,7 +185,9 @@ describe('HTTP errors', () => {
     await app.register(grexRoutes, { node: embedded, prefix: '/grex' });
     const dir = await tempDir(t);
     const release = join(dir, 'release');
-    const held = embedded.submit('h', 'wait-file', { path: release });
+    const started = join(dir, 'started');
+    const held = embedded.submit('h', 'wait-file', { path: release, mark: started });
+    await waitFor(() => existsSync(started), { what: 'the held job to start' });
     const stopping = embedded.stop();
     const job = await app.inject({ method: 'POST', url: '/grex/buckets/h/jobs/counter' });
     assertError({ status: job.statusCode, body: job.json() }, 'GREX_ERR_SHUTTING_DOWN', 503);

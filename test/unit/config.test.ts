@@ -69,6 +69,9 @@ const DEFAULTS = {
   deadAfterMs: 2000,
   bleetTimeoutMs: 10_000,
   bleetMaxFrameMb: 64,
+  antiEntropyMs: 60_000,
+  antiEntropyMbps: 8,
+  faultInjection: false,
   logLevel: 'info',
 };
 

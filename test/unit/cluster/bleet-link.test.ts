@@ -143,7 +143,7 @@ describe('BleetLink', () => {
       assert.equal(method, 'replicate');
       return { applied: (body as { records: Uint8Array[] }).records.length };
     };
-    const answer = await client.request('replicate', { flock: 5, records: [Uint8Array.of(1), Uint8Array.of(2)] }, 5000);
+    const answer = await client.request('replicate', { flock: 5, term: 1, records: [Uint8Array.of(1), Uint8Array.of(2)] }, 5000);
     assert.deepEqual(answer, { applied: 2 });
     assert.equal(serverSide.requests.length, 1);
     assert.equal(serverSide.requests[0]!.ttlMs, 5000);
@@ -188,11 +188,11 @@ describe('BleetLink', () => {
     const { client, serverSide } = await pair();
     const held = gate();
     serverSide.serve = () => held.promise;
-    await assert.rejects(client.request('replicate', { flock: 1, records: [] }, 50), grexError('GREX_ERR_BLEET_TIMEOUT'));
+    await assert.rejects(client.request('replicate', { flock: 1, term: 1, records: [] }, 50), grexError('GREX_ERR_BLEET_TIMEOUT'));
     assert.equal(client.inFlight, 0);
     serverSide.serve = async () => ({ applied: 9 });
     held.open({ applied: 1 }); // the late answer to the first request
-    assert.deepEqual(await client.request('replicate', { flock: 1, records: [] }, 5000), { applied: 9 });
+    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9 });
     assert.equal(client.ready, true);
     client.close('done');
   });
@@ -333,10 +333,10 @@ describe('BleetLink', () => {
     const { client, serverSide } = await pair({ clientLimits: { ...DEFAULT_LINK_LIMITS, maxInFlight: 2 } });
     const held = gate();
     serverSide.serve = () => held.promise;
-    const first = client.request('replicate', { flock: 1, records: [] }, 60_000);
-    const second = client.request('replicate', { flock: 2, records: [] }, 60_000);
+    const first = client.request('replicate', { flock: 1, term: 1, records: [] }, 60_000);
+    const second = client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000);
     assert.equal(client.inFlight, 2);
-    await assert.rejects(client.request('replicate', { flock: 3, records: [] }, 60_000), (err: unknown) => {
+    await assert.rejects(client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), (err: unknown) => {
       grexError('GREX_ERR_OVERLOADED')(err);
       assert.deepEqual((err as GrexError).data, { retryAfterSeconds: 1 });
       return true;
@@ -348,7 +348,7 @@ describe('BleetLink', () => {
     assert.deepEqual(await second, { applied: 4 });
     assert.equal(serverSide.requests.length, 2);
     serverSide.serve = async () => ({ applied: 5 });
-    assert.deepEqual(await client.request('replicate', { flock: 3, records: [] }, 60_000), { applied: 5 }, 'room again once answered');
+    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5 }, 'room again once answered');
     client.close('done');
   });
 
@@ -356,8 +356,8 @@ describe('BleetLink', () => {
     const { client, serverSide } = await pair({ serverLimits: { ...DEFAULT_LINK_LIMITS, maxServing: 1 } });
     const held = gate();
     serverSide.serve = () => held.promise;
-    const first = client.request('replicate', { flock: 1, records: [] }, 60_000);
-    const second = client.request('replicate', { flock: 2, records: [] }, 60_000);
+    const first = client.request('replicate', { flock: 1, term: 1, records: [] }, 60_000);
+    const second = client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000);
     await assert.rejects(second, (err: unknown) => {
       grexError('GREX_ERR_OVERLOADED')(err);
       assert.deepEqual((err as GrexError).data, { retryAfterSeconds: 1 });
@@ -367,7 +367,7 @@ describe('BleetLink', () => {
     held.open({ applied: 1 });
     assert.deepEqual(await first, { applied: 1 });
     serverSide.serve = async () => ({ applied: 2 });
-    assert.deepEqual(await client.request('replicate', { flock: 2, records: [] }, 60_000), { applied: 2 }, 'served again once the first is done');
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2 }, 'served again once the first is done');
     assert.equal(client.ready, true);
     client.close('done');
   });
@@ -377,7 +377,7 @@ describe('BleetLink', () => {
     serverSide.serve = async () => {
       throw new GrexError('GREX_ERR_STORE_IO', 'disk');
     };
-    for (let i = 0; i < 3; i++) await assert.rejects(client.request('replicate', { flock: 1, records: [] }, 60_000), grexError('GREX_ERR_STORE_IO'));
+    for (let i = 0; i < 3; i++) await assert.rejects(client.request('replicate', { flock: 1, term: 1, records: [] }, 60_000), grexError('GREX_ERR_STORE_IO'));
     client.close('done');
   });
 
@@ -387,7 +387,7 @@ describe('BleetLink', () => {
     serverSide.serve = (method) => (method === 'replicate' ? Promise.resolve({ applied: 'many' }) : new Promise(() => {}));
     const pending = client.request('item.get', { bucketKey: 'b', itemKey: 'i' }, 60_000);
     await waitFor(() => serverSide.requests.length === 1, { what: 'the item.get to arrive' });
-    await assert.rejects(client.request('replicate', { flock: 1, records: [] }, 60_000), grexError('GREX_ERR_BLEET_INVALID'));
+    await assert.rejects(client.request('replicate', { flock: 1, term: 1, records: [] }, 60_000), grexError('GREX_ERR_BLEET_INVALID'));
     await client.whenClosed;
     assert.equal(clientSide.problems.length, 1);
     grexError('GREX_ERR_BLEET_INVALID')(clientSide.problems[0]);
@@ -397,7 +397,7 @@ describe('BleetLink', () => {
 
   test('an invalid request body closes the link and the request fails with GREX_ERR_PEER_UNAVAILABLE', async () => {
     const { client, server, serverSide } = await pair();
-    const bad = client.request('replicate', { flock: -1, records: [] }, 60_000);
+    const bad = client.request('replicate', { flock: -1, term: 1, records: [] }, 60_000);
     await server.whenClosed;
     assert.equal(serverSide.problems.length, 1);
     grexError('GREX_ERR_BLEET_INVALID')(serverSide.problems[0]);

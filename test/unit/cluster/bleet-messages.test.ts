@@ -242,16 +242,54 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
   },
   replicate: {
     valid: [
-      { flock: 0, records: [] },
-      { flock: 1023, records: [bytes, bytes] },
+      { flock: 0, term: 1, records: [] },
+      { flock: 1023, term: 7, records: [bytes, bytes] },
     ],
     invalid: [
-      ['flock a string', { flock: '1', records: [] }],
-      ['negative flock', { flock: -1, records: [] }],
-      ['records not a list', { flock: 1, records: bytes }],
-      ['a record not binary', { flock: 1, records: [bytes, 'x'] }],
-      ['no records', { flock: 1 }],
+      ['flock a string', { flock: '1', term: 1, records: [] }],
+      ['negative flock', { flock: -1, term: 1, records: [] }],
+      ['no term', { flock: 1, records: [] }],
+      ['term a string', { flock: 1, term: '2', records: [] }],
+      ['records not a list', { flock: 1, term: 1, records: bytes }],
+      ['a record not binary', { flock: 1, term: 1, records: [bytes, 'x'] }],
+      ['no records', { flock: 1, term: 1 }],
     ],
+  },
+  claim: {
+    valid: [{ flock: 0, term: 1 }],
+    invalid: [
+      ['no term', { flock: 0 }],
+      ['negative term', { flock: 0, term: -1 }],
+      ['flock a string', { flock: 'x', term: 1 }],
+    ],
+  },
+  fetch: {
+    valid: [{ flock: 3, keys: [] }, { flock: 3, keys: [['b', 'i'], ['b', 'j']] }],
+    invalid: [
+      ['keys not a list', { flock: 3, keys: 'b' }],
+      ['a key of one part', { flock: 3, keys: [['b']] }],
+      ['a key part a number', { flock: 3, keys: [['b', 1]] }],
+    ],
+  },
+  sync: {
+    valid: [
+      { flock: 1, term: 2, from: null, to: null, entries: [], verify: false },
+      { flock: 1, term: 2, from: 'a', to: 'm', entries: [['b', 'i', 1, 5, 0], ['b', 'j', 2, 6, 1]], verify: true },
+    ],
+    invalid: [
+      ['no entries', { flock: 1, term: 2, from: null, to: null }],
+      ['an entry of four parts', { flock: 1, term: 2, from: null, to: null, entries: [['b', 'i', 1, 5]] }],
+      ['an entry with a negative seq', { flock: 1, term: 2, from: null, to: null, entries: [['b', 'i', 1, -5, 0]] }],
+      ['from a number', { flock: 1, term: 2, from: 1, to: null, entries: [] }],
+    ],
+  },
+  digest: {
+    valid: [{ flock: 1, term: 2 }],
+    invalid: [['no flock', { term: 2 }]],
+  },
+  purge: {
+    valid: [{ flock: 1, term: 2, entries: [['b', 'i', 1, 5, 1]] }],
+    invalid: [['entries a map', { flock: 1, term: 2, entries: {} }]],
   },
   'item.get': {
     valid: [{ bucketKey: 'b', itemKey: 'i' }],
@@ -285,6 +323,26 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
 };
 
 const RESPONSES: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unknown][] } } = {
+  claim: {
+    valid: [{ entries: [] }, { entries: [['b', 'i', 1, 2, 0]] }],
+    invalid: [['entries missing', {}]],
+  },
+  fetch: {
+    valid: [{ records: [] }, { records: [bytes] }],
+    invalid: [['a record not binary', { records: ['x'] }]],
+  },
+  sync: {
+    valid: [{ fetched: 1, purged: 0 }],
+    invalid: [['fetched a string', { fetched: '1', purged: 0 }]],
+  },
+  digest: {
+    valid: [{ digest: 'abc', items: 3 }],
+    invalid: [['digest a number', { digest: 1, items: 3 }]],
+  },
+  purge: {
+    valid: [{ purged: 0 }],
+    invalid: [['purged negative', { purged: -1 }]],
+  },
   members: {
     valid: [
       { version: 1, members: [] },

@@ -1,0 +1,712 @@
+/**
+ * Flock leadership: terms, fenced commits, catch-up, anti-entropy, repair.
+ *
+ * A node serves a flock only while it leads it at a term, and it leads only
+ * after claiming: a new term promised (durably) by a majority of the flock's
+ * herders, whose holdings it then merges (claim-round.ts, flock-listing.ts).
+ * Every write carries its term; a herder refuses writes of a term lower than
+ * its promise, and the active node checks its own promise under the flock's
+ * gate before each commit, so a deposed node can never reach a write quorum.
+ *
+ * Per led flock the active node keeps which other herders are in sync with
+ * it. Only their acknowledgements count toward the write quorum. A herder
+ * becomes in sync by being identical to the active node after the claim, or
+ * by a sync: the active node streams its listing page by page, the herder
+ * fetches what differs and removes what the active node does not have. A
+ * herder that misses a write, or whose connection drops, is out of sync until
+ * the next sync. Anti-entropy compares verified digests periodically, at a
+ * limited read rate, and syncs herders that differ; tombstones every herder
+ * holds are then removed everywhere.
+ *
+ * States of a flock on a node: follower (default) -> claiming -> leading ->
+ * follower (stepped down: a higher term was promised or seen, a replica
+ * refused a write as stale, or it is no longer the first live herder).
+ */
+import { GrexError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { FlockClock } from '../scheduler/flock-clock.js';
+import { decodeItemRecord, encodeItemRecord, type ItemRecord } from '../store/item-record.js';
+import type { ItemStore } from '../store/item-store.js';
+import { compareVersions } from '../store/version.js';
+import type { WireEntry } from './bleet-messages.js';
+import { ClaimRound } from './claim-round.js';
+import type { ClusterNode } from './cluster-node.js';
+import type { FlockGates } from './flock-gate.js';
+import { listingDigest, planSync, type ListingEntry } from './flock-listing.js';
+import { quorumSize, type WriteQuorum } from './quorum.js';
+import { replicatedCommit } from './replicator.js';
+
+export interface LeadershipOptions {
+  selfId: string;
+  cluster: ClusterNode;
+  clock: FlockClock;
+  store: ItemStore;
+  gates: FlockGates;
+  writeQuorum: WriteQuorum;
+  /** The flock's cached objects on this node may be stale (leadership changed). */
+  invalidateFlock: (flock: number) => void;
+  /** A bucket changed by replication, sync or repair. */
+  invalidateBucket: (bucketKey: string) => void;
+  /** Runs work in a bucket's turn of the job queue (so a repair never races a job's commit). */
+  inBucket: <T>(bucketKey: string, work: () => Promise<T>) => Promise<T>;
+  /** Pause between full anti-entropy passes over the led flocks. */
+  antiEntropyMs: number;
+  /** Read rate of anti-entropy's verification, in MiB/s. */
+  antiEntropyMbps: number;
+  bleetTimeoutMs: number;
+  logger: Logger;
+}
+
+interface Leading {
+  term: number;
+  /** Other herders in sync with this node. */
+  synced: Set<string>;
+  syncing: Set<string>;
+  /** Writes each herder missed since it was last in sync (a sync that overlapped one does not count). */
+  misses: Map<string, number>;
+  /** Herders whose next sync must read and check every item (anti-entropy found them different). */
+  verify: Set<string>;
+}
+
+const FETCH_BATCH = 128;
+const SYNC_PAGE_BUCKETS = 256;
+const SYNC_PAGE_ENTRIES = 4096;
+const MAX_SYNCS = 8;
+const MAX_CLAIMS = 16;
+const CLAIM_RETRY_MS = 200;
+const CLAIM_GRACE_MS = 300;
+
+export function toWire(e: ListingEntry): WireEntry {
+  return [e.bucketKey, e.itemKey, e.term, e.seq, (e.tombstone ? 1 : 0) | (e.corrupt === true ? 2 : 0)];
+}
+
+export function fromWire([bucketKey, itemKey, term, seq, flags]: WireEntry): ListingEntry {
+  const entry: ListingEntry = { bucketKey, itemKey, term, seq, tombstone: (flags & 1) !== 0 };
+  if ((flags & 2) !== 0) entry.corrupt = true;
+  return entry;
+}
+
+function staleTerm(flock: number, promised: number, what: string): GrexError {
+  return new GrexError('GREX_ERR_STALE_TERM', `${what}: flock ${flock} has a newer term (${promised})`, { flock, promised, retryAfterSeconds: 1 });
+}
+
+export class FlockLeadership {
+  readonly #o: LeadershipOptions;
+  readonly #leading = new Map<number, Leading>();
+  readonly #claims = new Map<number, Promise<number>>();
+  /** Highest term seen refused, per flock: the next claim goes above it. */
+  readonly #seenTerms = new Map<number, number>();
+  readonly #claimBackoff = new Map<number, number>();
+  /** Active node per flock at the last tick, to claim flocks that just moved here. */
+  #lastActive: (string | null)[] | null = null;
+  /** Replicated writes, syncs and purges are applied one at a time per flock. */
+  readonly #chains = new Map<number, Promise<unknown>>();
+  #syncs = 0;
+  #stopped = false;
+  #timer: NodeJS.Timeout | null = null;
+  #antiEntropy: Promise<void> | null = null;
+  #wakeAntiEntropy: (() => void) | null = null;
+  readonly counters = { claims: 0, claimsLost: 0, stepDowns: 0, syncs: 0, repairs: 0, tombstonesPurged: 0 };
+
+  constructor(options: LeadershipOptions) {
+    this.#o = options;
+  }
+
+  start(tickMs: number): void {
+    this.#timer = setInterval(() => this.#tick(), tickMs);
+    this.#timer.unref();
+    this.#antiEntropy = this.#antiEntropyLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#wakeAntiEntropy?.();
+    await this.#antiEntropy;
+    await Promise.allSettled([...this.#claims.values(), ...this.#chains.values()]);
+  }
+
+  /** The term this node leads a flock at, or null. */
+  termIfLeading(flock: number): number | null {
+    return this.#leading.get(flock)?.term ?? null;
+  }
+
+  /** Flocks this node leads now. */
+  ledFlocks(): number[] {
+    return [...this.#leading.keys()];
+  }
+
+  /** What this node knows of a flock's leadership, for GET /cluster/flocks/:flock. */
+  async describe(flock: number): Promise<Record<string, unknown>> {
+    const route = this.#o.cluster.route(flock);
+    const leading = this.#leading.get(flock);
+    return {
+      flock,
+      herders: route.herders,
+      active: route.active,
+      promisedTerm: await this.#o.clock.promised(flock),
+      leading: leading === undefined ? null : { term: leading.term, synced: [...leading.synced], syncing: [...leading.syncing] },
+    };
+  }
+
+  /** Other herders of a led flock that are in sync. */
+  syncedHerders(flock: number): string[] {
+    return [...(this.#leading.get(flock)?.synced ?? [])];
+  }
+
+  /** Resolves with the term once this node leads the flock, claiming it if needed. */
+  ensureLeading(flock: number): Promise<number> {
+    const leading = this.#leading.get(flock);
+    if (leading !== undefined) return Promise.resolve(leading.term);
+    let claim = this.#claims.get(flock);
+    if (claim === undefined) {
+      claim = this.#claim(flock).finally(() => this.#claims.delete(flock));
+      this.#claims.set(flock, claim);
+    }
+    return claim;
+  }
+
+  stepDown(flock: number, reason: string): void {
+    if (!this.#leading.delete(flock)) return;
+    this.counters.stepDowns++;
+    this.#o.logger.info({ flock, reason }, 'stepped down as active node of a flock');
+    this.#o.invalidateFlock(flock);
+  }
+
+  /** A connection to a herder dropped: it may miss writes, so it is out of sync everywhere. */
+  peerDisconnected(nodeId: string): void {
+    for (const leading of this.#leading.values()) this.#markUnsynced(leading, nodeId);
+  }
+
+  #markUnsynced(leading: Leading, nodeId: string): void {
+    leading.synced.delete(nodeId);
+    leading.misses.set(nodeId, (leading.misses.get(nodeId) ?? 0) + 1);
+  }
+
+  // ---- claiming ----
+
+  /** Claims a flock; a claim lost only to newer terms is tried again at once above them. */
+  async #claim(flock: number): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#claimOnce(flock);
+      } catch (err) {
+        const outbid = (err as GrexError).data?.outbid === true;
+        if (!outbid || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  async #claimOnce(flock: number): Promise<number> {
+    const { cluster, selfId } = this.#o;
+    const herders = cluster.route(flock).herders;
+    if (!herders.includes(selfId)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
+    this.counters.claims++;
+    // Choose the term and promise it to ourselves, with our holdings as of that promise.
+    const { term, own } = await this.#o.gates.exclusive(flock, async () => {
+      const promised = await this.#o.clock.promised(flock);
+      const term = Math.max(promised, this.#seenTerms.get(flock) ?? 0) + 1;
+      const made = await this.#o.clock.promise(flock, term);
+      if (!made.promised) throw staleTerm(flock, made.term, 'claim');
+      return { term, own: await this.#o.store.listFlock(flock) };
+    });
+    const round = new ClaimRound({ flock, term, herders, selfId, writeQuorum: this.#o.writeQuorum });
+    round.promise(selfId, own);
+    await new Promise<void>((resolve) => {
+      let answered = 1;
+      let grace: NodeJS.Timeout | null = null;
+      // Decided once lost, or won and every herder answered; a won round waits a moment for
+      // the rest, since a herder whose promise is in the merge starts out in sync.
+      const check = () => {
+        if (round.state === 'lost' || answered === herders.length) {
+          if (grace !== null) clearTimeout(grace);
+          resolve();
+        } else if (round.state === 'won' && grace === null) {
+          grace = setTimeout(resolve, CLAIM_GRACE_MS);
+        }
+      };
+      for (const nodeId of herders) {
+        if (nodeId === selfId) continue;
+        if (!cluster.isLive(nodeId) || cluster.linkTo(nodeId) === undefined) {
+          round.refuse(nodeId);
+          answered++;
+          continue;
+        }
+        cluster.request(nodeId, 'claim', { flock, term }, this.#o.bleetTimeoutMs).then(
+          (answer) => {
+            round.promise(nodeId, answer.entries.map(fromWire));
+            answered++;
+            check();
+          },
+          (err: GrexError) => {
+            round.refuse(nodeId, typeof err.data?.promised === 'number' ? err.data.promised : 0);
+            answered++;
+            check();
+          },
+        );
+      }
+      check();
+    });
+    if (round.state !== 'won') {
+      this.counters.claimsLost++;
+      this.#seenTerms.set(flock, Math.max(this.#seenTerms.get(flock) ?? 0, round.highestRefusedTerm, term));
+      this.#claimBackoff.set(flock, Date.now() + CLAIM_RETRY_MS);
+      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${round.promisers.length} of ${herders.length} herders promised, ${round.needed} needed`, {
+        flock,
+        retryAfterSeconds: 1,
+        outbid: round.highestRefusedTerm >= term,
+      });
+    }
+    // Merge: fetch every newest version this node lacks from a promiser that has it.
+    const plan = round.plan();
+    const fetched: ItemRecord[] = [];
+    for (const [holder, entries] of plan.fetch) {
+      if (holder === selfId) continue;
+      for (let i = 0; i < entries.length; i += FETCH_BATCH) {
+        const batch = entries.slice(i, i + FETCH_BATCH);
+        const records = await this.#fetch(holder, flock, batch);
+        if (records.length !== batch.length) {
+          throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not fetch flock ${flock}'s items from ${holder} while claiming it`, { flock, retryAfterSeconds: 1 });
+        }
+        fetched.push(...records);
+      }
+    }
+    await this.#o.gates.shared(flock, async () => {
+      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'claim');
+      const purges: ItemRecord[] = plan.purge.map((e) => ({
+        bucketKey: e.bucketKey,
+        itemKey: e.itemKey,
+        version: { term: e.term, seq: e.seq },
+        tombstone: false,
+        encoding: 'raw',
+        payload: new Uint8Array(0),
+        purge: true,
+      }));
+      await this.#applyForced(flock, [...fetched, ...purges]);
+      for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
+      this.#leading.set(flock, { term, synced: new Set([...plan.identical].filter((id) => id !== selfId)), syncing: new Set(), misses: new Map(), verify: new Set() });
+    });
+    this.#o.invalidateFlock(flock);
+    this.#o.logger.debug({ flock, term, promisers: round.promisers, merged: fetched.length, dropped: plan.purge.length }, 'claimed a flock');
+    return term;
+  }
+
+  /** Records of these entries from a node, each checked to be the version asked for (or newer). */
+  async #fetch(nodeId: string, flock: number, entries: readonly ListingEntry[]): Promise<ItemRecord[]> {
+    const answer = await this.#o.cluster.request(nodeId, 'fetch', { flock, keys: entries.map((e) => [e.bucketKey, e.itemKey] as [string, string]) });
+    return answer.records.map((bytes) => decodeItemRecord(bytes, `fetched from ${nodeId}`));
+  }
+
+  /** Writes records as they are (the active node's state), and drops cached copies of their buckets. */
+  async #applyForced(flock: number, records: readonly ItemRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    for (const record of records) await this.#o.clock.observe(flock, record.version);
+    await this.#o.store.commit(flock, records, { force: true });
+    for (const bucketKey of new Set(records.map((r) => r.bucketKey))) this.#o.invalidateBucket(bucketKey);
+  }
+
+  // ---- the active node's commits ----
+
+  /**
+   * Commits a change as the flock's active node: fenced by the term (checked
+   * under the flock's gate, so no promise of a newer term can slip in), written
+   * locally and to every other herder, acknowledged once the write quorum of
+   * in-sync herders holds it.
+   */
+  commit(flock: number, records: ItemRecord[], commitLocally: () => Promise<void>): Promise<void> {
+    return this.#o.gates.shared(flock, async () => {
+      const leading = this.#leading.get(flock);
+      const term = records[0]?.version.term ?? 0;
+      if (leading === undefined || leading.term !== term) throw staleTerm(flock, leading?.term ?? 0, 'commit');
+      const promised = await this.#o.clock.promised(flock);
+      if (promised !== term) {
+        this.stepDown(flock, `promised term ${promised}`);
+        throw staleTerm(flock, promised, 'commit');
+      }
+      const herders = this.#o.cluster.route(flock).herders;
+      const encoded = records.map(encodeItemRecord);
+      let stale: GrexError | null = null;
+      await replicatedCommit({
+        herders: herders.includes(this.#o.selfId) ? herders : [this.#o.selfId, ...herders],
+        selfId: this.#o.selfId,
+        quorum: this.#o.writeQuorum,
+        commitLocally,
+        sendTo: async (nodeId) => {
+          const inSync = leading.synced.has(nodeId);
+          const sent = this.#replicate(leading, nodeId, flock, term, encoded).catch((err: GrexError) => {
+            if (err.code === 'GREX_ERR_STALE_TERM') stale = err;
+            throw err;
+          });
+          if (!inSync) {
+            // It still gets the write (less to catch up), but its word does not count.
+            sent.catch(() => {});
+            throw new GrexError('GREX_ERR_QUORUM', `herder ${nodeId} is catching up`);
+          }
+          await sent;
+        },
+        onMiss: () => {
+          this.#o.cluster.counters.replicationFailures++;
+        },
+      }).catch((err: unknown) => {
+        if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.#o.cluster.counters.quorumFailures++;
+        throw stale ?? err;
+      });
+      if (stale !== null) throw stale;
+    });
+  }
+
+  async #replicate(leading: Leading, nodeId: string, flock: number, term: number, records: Uint8Array[]): Promise<void> {
+    if (!this.#o.cluster.isLive(nodeId)) {
+      this.#markUnsynced(leading, nodeId);
+      throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
+    }
+    try {
+      await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+    } catch (err) {
+      this.#markUnsynced(leading, nodeId);
+      if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') this.stepDown(flock, `herder ${nodeId} promised a newer term`);
+      throw err;
+    }
+  }
+
+  // ---- keeping herders in sync ----
+
+  #tick(): void {
+    if (this.#stopped) return;
+    const { cluster, selfId } = this.#o;
+    const active: (string | null)[] = [];
+    for (let flock = 0; flock < cluster.flocks; flock++) active.push(cluster.route(flock).active);
+    for (const flock of [...this.#leading.keys()]) {
+      if (active[flock] !== selfId) this.stepDown(flock, `${active[flock] ?? 'no node'} is now the first live herder`);
+    }
+    // Claim at once the flocks that just moved here (their active node died), so writes
+    // resume without waiting for a request; other flocks are claimed on first use.
+    const previous = this.#lastActive;
+    this.#lastActive = active;
+    if (previous !== null) {
+      for (let flock = 0; flock < active.length && this.#claims.size < MAX_CLAIMS; flock++) {
+        const before = previous[flock] ?? null;
+        // Moved here because its active node died (not because members joined): fail over now.
+        const movedHere = active[flock] === selfId && before !== null && before !== selfId && cluster.stateOf(before) === 'dead';
+        const retry = active[flock] === selfId && (this.#claimBackoff.get(flock) ?? 0) > 0 && Date.now() >= this.#claimBackoff.get(flock)!;
+        if ((movedHere || retry) && !this.#leading.has(flock) && !this.#claims.has(flock)) {
+          this.#claimBackoff.delete(flock);
+          this.ensureLeading(flock).catch(() => {});
+        }
+      }
+    }
+    for (const [flock, leading] of this.#leading) {
+      for (const nodeId of cluster.route(flock).herders) {
+        if (this.#syncs >= MAX_SYNCS) return;
+        if (nodeId === selfId || leading.synced.has(nodeId) || leading.syncing.has(nodeId)) continue;
+        if (!cluster.isLive(nodeId) || cluster.linkTo(nodeId) === undefined) continue;
+        void this.#sync(flock, leading, nodeId);
+      }
+    }
+  }
+
+  /** Makes a herder identical to this node for one flock, page by page; then it counts as in sync. */
+  async #sync(flock: number, leading: Leading, nodeId: string): Promise<void> {
+    leading.syncing.add(nodeId);
+    this.#syncs++;
+    const missesBefore = leading.misses.get(nodeId) ?? 0;
+    const verify = leading.verify.delete(nodeId);
+    try {
+      const listing = await this.#o.store.listFlock(flock);
+      const pages = pageListing(listing);
+      for (const page of pages) {
+        if (this.#leading.get(flock) !== leading) return;
+        await this.#o.cluster.request(
+          nodeId,
+          'sync',
+          { flock, term: leading.term, from: page.from, to: page.to, entries: page.entries.map(toWire), verify },
+          this.#o.bleetTimeoutMs * 3,
+        );
+      }
+      if (this.#leading.get(flock) === leading && (leading.misses.get(nodeId) ?? 0) === missesBefore) {
+        leading.synced.add(nodeId);
+        this.counters.syncs++;
+      }
+    } catch (err) {
+      if (verify) leading.verify.add(nodeId);
+      if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') this.stepDown(flock, `herder ${nodeId} promised a newer term`);
+      this.#o.logger.debug({ flock, nodeId, err: (err as Error).message }, 'sync of a herder failed; retrying');
+    } finally {
+      leading.syncing.delete(nodeId);
+      this.#syncs--;
+    }
+  }
+
+  // ---- anti-entropy and tombstone collection ----
+
+  async #antiEntropyLoop(): Promise<void> {
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        timer.unref();
+        this.#wakeAntiEntropy = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    while (!this.#stopped) {
+      await sleep(this.#o.antiEntropyMs);
+      for (const flock of this.ledFlocks()) {
+        if (this.#stopped) return;
+        try {
+          await this.#checkFlock(flock);
+        } catch (err) {
+          this.#o.logger.debug({ flock, err: (err as Error).message }, 'anti-entropy check failed');
+        }
+      }
+    }
+  }
+
+  #pace = async (bytes: number): Promise<void> => {
+    const ms = (bytes / (this.#o.antiEntropyMbps * 1024 * 1024)) * 1000;
+    if (ms >= 1) await new Promise((resolve) => setTimeout(resolve, ms).unref());
+  };
+
+  /** Compares verified digests with every in-sync herder; repairs this node's damaged items; collects tombstones. */
+  async #checkFlock(flock: number): Promise<void> {
+    const leading = this.#leading.get(flock);
+    if (leading === undefined) return;
+    let own = await this.#o.store.listFlock(flock, { verify: true, pace: this.#pace });
+    const damaged = own.filter((e) => e.corrupt === true);
+    if (damaged.length > 0) {
+      for (const entry of damaged) {
+        await this.#o
+          .inBucket(entry.bucketKey, async () => {
+            // A job may have rewritten it meanwhile: repair only what is still damaged.
+            const still = await this.#o.store.read(flock, entry.bucketKey, entry.itemKey).then(
+              () => false,
+              (err: GrexError) => err.code === 'GREX_ERR_STORE_CORRUPT',
+            );
+            if (still) await this.repair(flock, entry.bucketKey, entry.itemKey);
+          })
+          .catch(() => {});
+      }
+      own = await this.#o.store.listFlock(flock);
+    }
+    const digest = listingDigest(own);
+    const herders = this.#o.cluster.route(flock).herders.filter((id) => id !== this.#o.selfId);
+    let allMatch = true;
+    for (const nodeId of herders) {
+      if (!leading.synced.has(nodeId)) {
+        allMatch = false;
+        continue;
+      }
+      const answer = await this.#o.cluster.request(nodeId, 'digest', { flock, term: leading.term }).catch(() => null);
+      if (answer === null || answer.digest !== digest) {
+        allMatch = false;
+        if (answer !== null) {
+          this.#o.logger.info({ flock, nodeId }, 'anti-entropy found a herder that differs; syncing it');
+          leading.verify.add(nodeId);
+          this.#markUnsynced(leading, nodeId);
+        }
+      }
+    }
+    const tombstones = own.filter((e) => e.tombstone);
+    if (!allMatch || tombstones.length === 0 || this.#leading.get(flock) !== leading) return;
+    // Every herder holds these tombstones: they have done their job everywhere.
+    const entries = tombstones.map(toWire);
+    const results = await Promise.allSettled(herders.map((nodeId) => this.#o.cluster.request(nodeId, 'purge', { flock, term: leading.term, entries })));
+    if (results.some((r) => r.status === 'rejected')) return;
+    const purged = await this.#purgeMatching(flock, leading.term, tombstones);
+    this.counters.tombstonesPurged += purged;
+  }
+
+  /** Removes items whose current version still equals the listed one (under the flock's gate). */
+  #purgeMatching(flock: number, term: number, entries: readonly ListingEntry[]): Promise<number> {
+    return this.#serially(flock, async () => {
+      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'purge');
+      const purges: ItemRecord[] = [];
+      for (const entry of entries) {
+        const current = await this.#o.store.read(flock, entry.bucketKey, entry.itemKey).catch(() => undefined);
+        if (current === undefined || !current.tombstone || current.version.term !== entry.term || current.version.seq !== entry.seq) continue;
+        purges.push({ ...current, payload: new Uint8Array(0), purge: true });
+      }
+      if (purges.length > 0) await this.#o.store.commit(flock, purges, { force: true });
+      return purges.length;
+    });
+  }
+
+  // ---- read repair ----
+
+  /**
+   * An item failed its checksum here: takes the newest copy among the other
+   * herders and stores it. Enough of them must answer that any write quorum
+   * without this node's copy includes one of them; otherwise the newest
+   * acknowledged version might be the damaged one, and the item stays an error.
+   */
+  async repair(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
+    const herders = this.#o.cluster.route(flock).herders;
+    const others = herders.filter((id) => id !== this.#o.selfId);
+    const needed = Math.max(0, herders.length - quorumSize(herders.length, this.#o.writeQuorum) + 1);
+    const answers = await Promise.allSettled(
+      others.map((nodeId) => this.#o.cluster.request(nodeId, 'fetch', { flock, keys: [[bucketKey, itemKey]] })),
+    );
+    const ok = answers.filter((a): a is PromiseFulfilledResult<{ records: Uint8Array[] }> => a.status === 'fulfilled');
+    if (ok.length < needed) {
+      throw new GrexError('GREX_ERR_STORE_CORRUPT', `item ${bucketKey}/${itemKey} is damaged here and too few herders answered to repair it (${ok.length} of ${needed})`);
+    }
+    let best: ItemRecord | undefined;
+    for (const answer of ok) {
+      for (const bytes of answer.value.records) {
+        const record = decodeItemRecord(bytes, `repair copy of ${bucketKey}/${itemKey}`);
+        if (best === undefined || compareVersions(best.version, record.version) < 0) best = record;
+      }
+    }
+    if (best === undefined) {
+      throw new GrexError('GREX_ERR_STORE_CORRUPT', `item ${bucketKey}/${itemKey} is damaged here and no other herder has a copy`);
+    }
+    await this.#serially(flock, () => this.#applyForced(flock, [best]));
+    this.counters.repairs++;
+    this.#o.logger.warn({ flock, bucketKey, itemKey, version: best.version }, 'repaired a damaged item from a herder');
+    return best.tombstone ? undefined : best;
+  }
+
+  // ---- serving other nodes (this node as a herder) ----
+
+  /** Runs work on a flock's state one at a time, under the shared gate. */
+  #serially<T>(flock: number, work: () => Promise<T>): Promise<T> {
+    const previous = this.#chains.get(flock) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(() => this.#o.gates.shared(flock, work));
+    this.#chains.set(flock, next);
+    void next.finally(() => {
+      if (this.#chains.get(flock) === next) this.#chains.delete(flock);
+    }).catch(() => {});
+    return next;
+  }
+
+  /**
+   * A candidate asks for a promise: given only for a higher term, with what
+   * this node holds — and only to the node this node sees as the flock's
+   * active node, so a candidate with a passing, different view of who is
+   * alive cannot depose a working active node (it retries; views converge).
+   */
+  onClaim(flock: number, term: number, candidate: string): Promise<WireEntry[]> {
+    const active = this.#o.cluster.route(flock).active;
+    if (active !== null && active !== candidate) {
+      return Promise.reject(
+        new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.#o.selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
+          flock,
+          activeNodeId: active,
+        }),
+      );
+    }
+    return this.#o.gates.exclusive(flock, async () => {
+      const made = await this.#o.clock.promise(flock, term);
+      if (!made.promised) throw staleTerm(flock, made.term, 'claim refused');
+      const leading = this.#leading.get(flock);
+      if (leading !== undefined && leading.term < term) this.stepDown(flock, `promised term ${term} to another node`);
+      return (await this.#o.store.listFlock(flock)).map(toWire);
+    });
+  }
+
+  /** A replicated write: refused if its term is stale; else the newer versions are stored. */
+  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<number> {
+    return this.#serially(flock, async () => {
+      if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'replicated write refused');
+      const leading = this.#leading.get(flock);
+      if (leading !== undefined && leading.term < term) this.stepDown(flock, `a write of term ${term} arrived`);
+      const newer: ItemRecord[] = [];
+      for (const record of records) {
+        const current = await this.#o.store.read(flock, record.bucketKey, record.itemKey).catch(() => undefined);
+        if (current === undefined || compareVersions(current.version, record.version) < 0) newer.push(record);
+      }
+      if (newer.length === 0) return 0;
+      for (const record of newer) await this.#o.clock.observe(flock, record.version);
+      await this.#o.store.commit(flock, newer);
+      for (const bucketKey of new Set(newer.map((r) => r.bucketKey))) this.#o.invalidateBucket(bucketKey);
+      return newer.length;
+    });
+  }
+
+  /** One page of the active node's listing: fetch what differs from it, remove what it does not have. */
+  async onSync(
+    flock: number,
+    term: number,
+    from: string | null,
+    to: string | null,
+    entries: readonly WireEntry[],
+    activeId: string,
+    verify = false,
+  ): Promise<{ fetched: number; purged: number }> {
+    if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'sync refused');
+    // Verified (every record read and checked) when anti-entropy found this herder different.
+    const own = await this.#o.store.listFlock(flock, verify ? { from, to, verify, pace: this.#pace } : { from, to });
+    const plan = planSync(entries.map(fromWire), own, term);
+    const fetched: ItemRecord[] = [];
+    for (let i = 0; i < plan.fetch.length; i += FETCH_BATCH) fetched.push(...(await this.#fetch(activeId, flock, plan.fetch.slice(i, i + FETCH_BATCH))));
+    return this.#serially(flock, async () => {
+      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'sync refused');
+      // Replicated writes of this term may have arrived since the listing: never undo them.
+      const keep = async (bucketKey: string, itemKey: string, incoming?: ItemRecord): Promise<boolean> => {
+        const current = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
+        return current !== undefined && current.version.term >= term && (incoming === undefined || compareVersions(current.version, incoming.version) > 0);
+      };
+      const writes: ItemRecord[] = [];
+      for (const record of fetched) if (!(await keep(record.bucketKey, record.itemKey, record))) writes.push(record);
+      for (const entry of plan.purge) {
+        if (await keep(entry.bucketKey, entry.itemKey)) continue;
+        writes.push({
+          bucketKey: entry.bucketKey,
+          itemKey: entry.itemKey,
+          version: { term: entry.term, seq: entry.seq },
+          tombstone: false,
+          encoding: 'raw',
+          payload: new Uint8Array(0),
+          purge: true,
+        });
+      }
+      await this.#applyForced(flock, writes);
+      return { fetched: fetched.length, purged: writes.length - fetched.length };
+    });
+  }
+
+  /** Records of the asked items as this node holds them (damaged or absent ones left out). */
+  async onFetch(flock: number, keys: readonly [string, string][]): Promise<Uint8Array[]> {
+    const records: Uint8Array[] = [];
+    for (const [bucketKey, itemKey] of keys) {
+      const record = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
+      if (record !== undefined) records.push(encodeItemRecord(record));
+    }
+    return records;
+  }
+
+  /** The verified fingerprint of this node's holdings of a flock. */
+  async onDigest(flock: number): Promise<{ digest: string; items: number }> {
+    const listing = await this.#o.store.listFlock(flock, { verify: true, pace: this.#pace });
+    return { digest: listingDigest(listing), items: listing.length };
+  }
+
+  /** Removes the listed tombstones where they are still the current version. */
+  async onPurge(flock: number, term: number, entries: readonly WireEntry[]): Promise<number> {
+    return this.#purgeMatching(flock, term, entries.map(fromWire));
+  }
+}
+
+/** Splits a sorted listing into pages of whole buckets; each page covers [from, to) of bucket keys. */
+export function pageListing(listing: readonly ListingEntry[]): { from: string | null; to: string | null; entries: ListingEntry[] }[] {
+  const pages: { from: string | null; to: string | null; entries: ListingEntry[] }[] = [];
+  let current: ListingEntry[] = [];
+  let buckets = 0;
+  let lastBucket: string | null = null;
+  for (const entry of listing) {
+    if (entry.bucketKey !== lastBucket) {
+      if (buckets >= SYNC_PAGE_BUCKETS || current.length >= SYNC_PAGE_ENTRIES) {
+        pages.push({ from: null, to: entry.bucketKey, entries: current });
+        current = [];
+        buckets = 0;
+      }
+      buckets++;
+      lastBucket = entry.bucketKey;
+    }
+    current.push(entry);
+  }
+  pages.push({ from: null, to: null, entries: current });
+  // Each page starts where the previous one ends; the first starts at the beginning.
+  for (let i = 1; i < pages.length; i++) pages[i]!.from = pages[i - 1]!.to;
+  return pages;
+}

@@ -1,0 +1,148 @@
+/**
+ * Flock listings: what a herder holds of a flock (every item's version,
+ * tombstones included), and the pure decisions made from them.
+ *
+ * - planMerge: a new active node merges the listings of the majority that
+ *   promised it a term. Per item the highest version wins, tombstones
+ *   included: every acknowledged write is on at least one member of any
+ *   majority, so the merge holds every acknowledged write even when no single
+ *   herder had them all.
+ * - planSync: a herder is made identical to the active node. The active node
+ *   is authoritative: items whose version differs are fetched from it, and
+ *   items it does not have are removed, unless they were written under the
+ *   current term (by the active node itself, after the listing was taken).
+ *   So a write that only ever reached a crashed former active node is gone
+ *   once that node catches up; it cannot come back by "newest wins".
+ */
+import { createHash } from 'node:crypto';
+import { sortListing, type ListingEntry } from '../store/index.js';
+
+export { compareEntryKeys, sortListing, type ListingEntry } from '../store/index.js';
+
+export function compareEntryVersions(a: ListingEntry, b: ListingEntry): number {
+  if (a.term !== b.term) return a.term < b.term ? -1 : 1;
+  if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1;
+  return 0;
+}
+
+const entryId = (e: { bucketKey: string; itemKey: string }) => `${e.bucketKey}\0${e.itemKey}`;
+
+function sameVersion(a: ListingEntry | undefined, b: ListingEntry | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.corrupt === true || b.corrupt === true) return false;
+  return a.term === b.term && a.seq === b.seq && a.tombstone === b.tombstone;
+}
+
+/** A fingerprint of a (sorted) listing: equal digests, equal holdings. Corrupt copies never match. */
+export function listingDigest(entries: readonly ListingEntry[]): string {
+  const hash = createHash('sha256');
+  for (const e of entries) {
+    hash.update(`${e.bucketKey}\0${e.itemKey}\0${e.corrupt === true ? 'corrupt' : `${e.term}.${e.seq}.${e.tombstone ? 1 : 0}`}\n`);
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
+export interface MergePlan {
+  /** The merged state: per item, the newest entry among the promisers. */
+  merged: ListingEntry[];
+  /** Per herder, the merged entries to fetch from it (the candidate does not hold them). */
+  fetch: Map<string, ListingEntry[]>;
+  /** The candidate's own entries to remove (writes only it ever held; see planMerge). */
+  purge: ListingEntry[];
+  /** Promisers whose listing already equals the merged state (they are in sync at once). */
+  identical: Set<string>;
+}
+
+/**
+ * Merges the listings of the herders that promised `selfId` a term (its own
+ * included): per item the newest version, tombstones included.
+ *
+ * With `dropSelfOnly` (every herder of the flock promised, and a write needs
+ * at least two of them), a version only the candidate holds was never
+ * acknowledged: it is the write of a crashed former active node that reached
+ * no one else, and it is dropped instead of coming back. Unless another
+ * herder's copy of the item is damaged: that copy may have been the second
+ * one of an acknowledged write, so the candidate's version is kept.
+ */
+export function planMerge(selfId: string, listings: ReadonlyMap<string, readonly ListingEntry[]>, dropSelfOnly = false): MergePlan {
+  const best = new Map<string, { entry: ListingEntry; holder: string }>();
+  const bestOthers = new Map<string, { entry: ListingEntry; holder: string }>();
+  const newer = (current: { entry: ListingEntry; holder: string } | undefined, entry: ListingEntry, nodeId: string) =>
+    current === undefined ||
+    compareEntryVersions(current.entry, entry) < 0 ||
+    // On a tie prefer a copy the candidate already has.
+    (compareEntryVersions(current.entry, entry) === 0 && nodeId === selfId);
+  // Items another promiser holds a damaged copy of: that copy may be the acknowledged version.
+  const damagedElsewhere = new Set<string>();
+  for (const [nodeId, listing] of listings) {
+    for (const entry of listing) {
+      if (entry.corrupt === true) {
+        if (nodeId !== selfId) damagedElsewhere.add(entryId(entry));
+        continue;
+      }
+      const id = entryId(entry);
+      if (newer(best.get(id), entry, nodeId)) best.set(id, { entry, holder: nodeId });
+      if (nodeId !== selfId && newer(bestOthers.get(id), entry, nodeId)) bestOthers.set(id, { entry, holder: nodeId });
+    }
+  }
+  const own = new Map((listings.get(selfId) ?? []).map((e) => [entryId(e), e]));
+  const purge: ListingEntry[] = [];
+  if (dropSelfOnly) {
+    for (const [id, chosen] of [...best]) {
+      if (chosen.holder !== selfId || damagedElsewhere.has(id)) continue;
+      const other = bestOthers.get(id);
+      if (other !== undefined && compareEntryVersions(other.entry, chosen.entry) >= 0) continue;
+      if (other === undefined) {
+        best.delete(id);
+        purge.push(chosen.entry);
+      } else {
+        best.set(id, other);
+      }
+    }
+  }
+  const fetch = new Map<string, ListingEntry[]>();
+  for (const [id, { entry, holder }] of best) {
+    if (sameVersion(own.get(id), entry)) continue;
+    let list = fetch.get(holder);
+    if (list === undefined) fetch.set(holder, (list = []));
+    list.push(entry);
+  }
+  const merged = sortListing([...best.values()].map((b) => b.entry));
+  const identical = new Set<string>();
+  for (const [nodeId, listing] of listings) {
+    if (listing.length !== merged.length) continue;
+    const held = new Map(listing.map((e) => [entryId(e), e]));
+    if (merged.every((e) => sameVersion(held.get(entryId(e)), e))) identical.add(nodeId);
+  }
+  return { merged, fetch, purge, identical };
+}
+
+export interface SyncPlan {
+  /** Active-node entries the herder must fetch (it lacks them, or holds another version). */
+  fetch: ListingEntry[];
+  /** The herder's entries to remove: the active node does not have them and they predate its term. */
+  purge: ListingEntry[];
+}
+
+/**
+ * What a herder must do to match the active node's listing for one range of
+ * buckets. `own` is the herder's listing of the same range; `term` is the
+ * active node's term.
+ */
+export function planSync(active: readonly ListingEntry[], own: readonly ListingEntry[], term: number): SyncPlan {
+  const mine = new Map(own.map((e) => [entryId(e), e]));
+  const theirs = new Set<string>();
+  const fetch: ListingEntry[] = [];
+  for (const entry of active) {
+    const id = entryId(entry);
+    theirs.add(id);
+    const held = mine.get(id);
+    if (sameVersion(held, entry)) continue;
+    // A copy written under the current term that is newer than the listing arrived by
+    // replication after the listing was taken: keep it.
+    if (held !== undefined && held.corrupt !== true && held.term >= term && compareEntryVersions(held, entry) > 0) continue;
+    fetch.push(entry);
+  }
+  const purge = own.filter((e) => !theirs.has(entryId(e)) && (e.corrupt === true || e.term < term));
+  return { fetch, purge };
+}

@@ -178,6 +178,12 @@ export class FlockLeadership {
     for (const leading of this.#leading.values()) this.#markUnsynced(leading, nodeId);
   }
 
+  /** A herder refused as stale: remember its term, so the next claim goes above it. */
+  #outbid(flock: number, err: GrexError): void {
+    const promised = err.data?.promised;
+    if (typeof promised === 'number') this.#seenTerms.set(flock, Math.max(this.#seenTerms.get(flock) ?? 0, promised));
+  }
+
   #markUnsynced(leading: Leading, nodeId: string): void {
     leading.synced.delete(nodeId);
     leading.misses.set(nodeId, (leading.misses.get(nodeId) ?? 0) + 1);
@@ -201,6 +207,16 @@ export class FlockLeadership {
     const { cluster, selfId } = this.#o;
     const herders = cluster.route(flock).herders;
     if (!herders.includes(selfId)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
+    // Too few herders reachable to win: fail now, without raising the term (a node cut off
+    // from the others would otherwise inflate its term with every request it gets).
+    const reachable = herders.filter((id) => id === selfId || (cluster.isLive(id) && cluster.linkTo(id) !== undefined)).length;
+    const probe = new ClaimRound({ flock, term: 0, herders, selfId, writeQuorum: this.#o.writeQuorum });
+    if (reachable < probe.needed) {
+      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${reachable} of ${herders.length} herders reachable, ${probe.needed} needed`, {
+        flock,
+        retryAfterSeconds: 1,
+      });
+    }
     this.counters.claims++;
     // Choose the term and promise it to ourselves, with our holdings as of that promise.
     const { term, own } = await this.#o.gates.exclusive(flock, async () => {
@@ -247,7 +263,9 @@ export class FlockLeadership {
       }
       check();
     });
-    if (round.state !== 'won') {
+    // Won, but a herder promised a newer term to someone: it would refuse every write and sync
+    // of ours. Claim again above that term instead.
+    if (round.state !== 'won' || round.highestRefusedTerm > term) {
       this.counters.claimsLost++;
       this.#seenTerms.set(flock, Math.max(this.#seenTerms.get(flock) ?? 0, round.highestRefusedTerm, term));
       this.#claimBackoff.set(flock, Date.now() + CLAIM_RETRY_MS);
@@ -364,7 +382,10 @@ export class FlockLeadership {
       await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
     } catch (err) {
       this.#markUnsynced(leading, nodeId);
-      if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') this.stepDown(flock, `herder ${nodeId} promised a newer term`);
+      if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
+        this.#outbid(flock, err as GrexError);
+        this.stepDown(flock, `herder ${nodeId} promised a newer term`);
+      }
       throw err;
     }
   }
@@ -429,7 +450,10 @@ export class FlockLeadership {
       }
     } catch (err) {
       if (verify) leading.verify.add(nodeId);
-      if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') this.stepDown(flock, `herder ${nodeId} promised a newer term`);
+      if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
+        this.#outbid(flock, err as GrexError);
+        this.stepDown(flock, `herder ${nodeId} promised a newer term`);
+      }
       this.#o.logger.debug({ flock, nodeId, err: (err as Error).message }, 'sync of a herder failed; retrying');
     } finally {
       leading.syncing.delete(nodeId);

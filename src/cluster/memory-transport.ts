@@ -3,6 +3,7 @@
  * asynchronously and in order, with knobs to cut and restore links between
  * nodes (a partition) for protocol tests.
  */
+import { seededRandom } from './seeded-random.js';
 import type { FrameSocket, Transport } from './transport.js';
 
 export interface NetworkFaults {
@@ -12,18 +13,6 @@ export interface NetworkFaults {
   delayMs?: [number, number];
   /** Seed of the fault decisions, so a failing run can be replayed. */
   seed?: number;
-}
-
-/** mulberry32: small, fast, seeded. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The shared wire of in-memory transports. */
@@ -40,7 +29,7 @@ export class MemoryNetwork {
   setFaults(faults: NetworkFaults): void {
     this.#dropRate = faults.dropRate ?? 0;
     this.#delay = faults.delayMs ?? [0, 0];
-    this.#random = seeded(faults.seed ?? 1);
+    this.#random = seededRandom(faults.seed ?? 1);
   }
 
   /** @internal decides the fate of one frame: undefined to drop it, else its delay in ms. */

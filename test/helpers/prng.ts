@@ -1,11 +1,24 @@
-/** A small seeded PRNG (mulberry32): the same "random" values on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Seeded randomness for tests: the same "random" values on every run. */
+import { seededRandom } from '../../src/cluster/seeded-random.js';
+
+export const prng = seededRandom;
+
+/** The items in a seeded random order (Fisher–Yates). */
+export function shuffled<T>(items: readonly T[], rand: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** All subsets of `ids` with at least `min` members. */
+export function subsets(ids: readonly string[], min: number): string[][] {
+  const out: string[][] = [];
+  for (let mask = 1; mask < 1 << ids.length; mask++) {
+    const set = ids.filter((_, i) => (mask & (1 << i)) !== 0);
+    if (set.length >= min) out.push(set);
+  }
+  return out;
 }

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compareEntryVersions, listingDigest, planMerge, planSync, sortListing, type ListingEntry } from '../../../src/cluster/flock-listing.js';
-import { prng } from '../../helpers/prng.js';
+import { prng, shuffled, subsets } from '../../helpers/prng.js';
 
 function e(bucketKey: string, itemKey: string, term: number, seq: number, extra: { tombstone?: boolean; corrupt?: boolean } = {}): ListingEntry {
   const entry: ListingEntry = { bucketKey, itemKey, term, seq, tombstone: extra.tombstone ?? false };
@@ -27,25 +27,6 @@ const v = (x: ListingEntry) => `${x.term}.${x.seq}${x.tombstone ? 'T' : ''}${x.c
 const show = (entries: readonly ListingEntry[]) => sortListing([...entries]).map((x) => `${id(x)}@${v(x)}`);
 const listings = (byNode: Record<string, ListingEntry[]>) => new Map(Object.entries(byNode).map(([node, l]) => [node, sortListing([...l])]));
 const fetchOf = (fetch: Map<string, ListingEntry[]>) => Object.fromEntries([...fetch].map(([node, l]) => [node, show(l)]));
-
-/** All subsets of `ids` with at least `min` members. */
-function subsets(ids: readonly string[], min: number): string[][] {
-  const out: string[][] = [];
-  for (let mask = 1; mask < 1 << ids.length; mask++) {
-    const set = ids.filter((_, i) => (mask & (1 << i)) !== 0);
-    if (set.length >= min) out.push(set);
-  }
-  return out;
-}
-
-function shuffled<T>(items: readonly T[], rand: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
 
 /** The candidate's holdings after it applied a plan: fetched entries stored, purged ones removed. */
 function applyMerge(own: readonly ListingEntry[], fetch: Map<string, ListingEntry[]>, purge: readonly ListingEntry[]): ListingEntry[] {

@@ -15,32 +15,13 @@ import { QuorumCount } from '../../../src/cluster/quorum.js';
 import { FlockClock } from '../../../src/scheduler/flock-clock.js';
 import { ItemStore } from '../../../src/store/item-store.js';
 import { MemoryBackend } from '../../../src/store/memory-backend.js';
-import { prng } from '../../helpers/prng.js';
+import { prng, shuffled, subsets } from '../../helpers/prng.js';
 
 const FLOCK = 7;
 
 function herders(n: number): { ids: string[]; clocks: Map<string, FlockClock> } {
   const ids = Array.from({ length: n }, (_, i) => `h${i}`);
   return { ids, clocks: new Map(ids.map((id) => [id, new FlockClock(new ItemStore(new MemoryBackend()), 8)])) };
-}
-
-function shuffled<T>(items: readonly T[], rand: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-/** All subsets of `ids` with at least `min` members. */
-function subsets(ids: readonly string[], min: number): string[][] {
-  const out: string[][] = [];
-  for (let mask = 1; mask < 1 << ids.length; mask++) {
-    const set = ids.filter((_, i) => (mask & (1 << i)) !== 0);
-    if (set.length >= min) out.push(set);
-  }
-  return out;
 }
 
 const noListing: ListingEntry[] = [];

@@ -16,16 +16,18 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import {
   ClusterNode,
+  FlockGates,
+  FlockLeadership,
   loadMembers,
   memberSaver,
   parseFarm,
   WsTransport,
+  type BleetMethod,
+  type BleetRequest,
+  type BleetResponse,
   type MemberInfo,
   type Transport,
 } from './cluster/index.js';
-import { FlockGates } from './cluster/flock-gate.js';
-import { FlockLeadership } from './cluster/flock-leadership.js';
-import type { BleetMethod, BleetRequest, BleetResponse } from './cluster/bleet-messages.js';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
 import type { GrexConfig, GrexConfigInput } from './config/options.js';

@@ -7,3 +7,8 @@ export { MemberTable, type MemberInfo, type MemberState } from './membership.js'
 export { quorumSize, QuorumCount, parseWriteQuorum, type WriteQuorum } from './quorum.js';
 export { replicatedCommit } from './replicator.js';
 export { loadMembers, memberSaver } from './member-file.js';
+export { FlockLeadership, type LeadershipOptions } from './flock-leadership.js';
+export { FlockGates } from './flock-gate.js';
+export { ClaimRound } from './claim-round.js';
+export { planMerge, planSync, listingDigest } from './flock-listing.js';
+export type { BleetMethod, BleetRequest, BleetResponse } from './bleet-messages.js';

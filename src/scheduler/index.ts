@@ -1,4 +1,4 @@
-export { Scheduler, storeReader, encodeJobValue, OVERLOAD_RETRY_AFTER_SECONDS } from './scheduler.js';
+export { Scheduler, encodeJobValue, OVERLOAD_RETRY_AFTER_SECONDS } from './scheduler.js';
 export type { JobRequest, JobOutcome, ItemWrite, SchedulerOptions } from './scheduler.js';
 export { FlockClock } from './flock-clock.js';
 export { BucketQueue } from './bucket-queue.js';

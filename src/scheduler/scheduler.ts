@@ -15,7 +15,7 @@ import { assertBucketKey, assertItemKey, assertJobName, flockOf, fnv1a32 } from 
 import type { ItemEncoding, ItemRecord } from '../store/item-record.js';
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
-import { ThreadLostError, type JobPool, type StoreReader } from '../workers/job-pool.js';
+import { ThreadLostError, type JobPool } from '../workers/job-pool.js';
 import type { ItemChange, JobReply, PayloadEncoding } from '../workers/protocol.js';
 import { BucketGenerations } from './bucket-generations.js';
 import { BucketQueue, type EnqueueResult } from './bucket-queue.js';
@@ -271,17 +271,6 @@ export class Scheduler {
     this.#stopping = true;
     await this.#queue.idle();
   }
-}
-
-/** How job threads read a node's committed items. */
-export function storeReader(store: ItemStore, flocks: number): StoreReader {
-  return {
-    get: async (bucketKey, itemKey) => {
-      const record = await store.readLive(flockOf(bucketKey, flocks), bucketKey, itemKey);
-      return record === undefined ? undefined : { payload: record.payload, encoding: record.encoding };
-    },
-    keys: async (bucketKey) => (await store.listLive(flockOf(bucketKey, flocks), bucketKey)).map((h) => h.itemKey),
-  };
 }
 
 /** Encodes in-process job data for a worker thread; values msgpackr cannot encode are refused. */

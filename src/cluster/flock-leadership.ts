@@ -66,6 +66,8 @@ interface Leading {
   misses: Map<string, number>;
   /** Herders whose next sync must read and check every item (anti-entropy found them different). */
   verify: Set<string>;
+  /** Woken whenever a herder gets in sync. */
+  waiters: (() => void)[];
 }
 
 const FETCH_BATCH = 128;
@@ -302,7 +304,7 @@ export class FlockLeadership {
       }));
       await this.#applyForced(flock, [...fetched, ...purges]);
       for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
-      this.#leading.set(flock, { term, synced: new Set([...plan.identical].filter((id) => id !== selfId)), syncing: new Set(), misses: new Map(), verify: new Set() });
+      this.#leading.set(flock, { term, synced: new Set([...plan.identical].filter((id) => id !== selfId)), syncing: new Set(), misses: new Map(), verify: new Set(), waiters: [] });
     });
     this.#o.invalidateFlock(flock);
     this.#o.logger.debug({ flock, term, promisers: round.promisers, merged: fetched.length, dropped: plan.purge.length }, 'claimed a flock');
@@ -342,6 +344,7 @@ export class FlockLeadership {
         throw staleTerm(flock, promised, 'commit');
       }
       const herders = this.#o.cluster.route(flock).herders;
+      await this.#enoughInSync(flock, leading, herders);
       const encoded = records.map(encodeItemRecord);
       let stale: GrexError | null = null;
       await replicatedCommit({
@@ -371,6 +374,28 @@ export class FlockLeadership {
       });
       if (stale !== null) throw stale;
     });
+  }
+
+  /**
+   * Right after a claim (or a herder's reconnect) too few herders may be in
+   * sync for a write quorum while syncs are on their way: wait for them (up
+   * to the bleet timeout) rather than fail the write at once.
+   */
+  async #enoughInSync(flock: number, leading: Leading, herders: readonly string[]): Promise<void> {
+    const needed = quorumSize(herders.length, this.#o.writeQuorum);
+    const deadline = Date.now() + this.#o.bleetTimeoutMs;
+    while (1 + leading.synced.size < needed && Date.now() < deadline && this.#leading.get(flock) === leading) {
+      const candidates = herders.filter((id) => id !== this.#o.selfId && !leading.synced.has(id) && this.#o.cluster.isLive(id) && this.#o.cluster.linkTo(id) !== undefined);
+      if (1 + leading.synced.size + candidates.length < needed) return; // cannot get there: fail the quorum now
+      for (const id of candidates) if (!leading.syncing.has(id)) void this.#sync(flock, leading, id);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        leading.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   async #replicate(leading: Leading, nodeId: string, flock: number, term: number, records: Uint8Array[]): Promise<void> {
@@ -447,6 +472,7 @@ export class FlockLeadership {
       if (this.#leading.get(flock) === leading && (leading.misses.get(nodeId) ?? 0) === missesBefore) {
         leading.synced.add(nodeId);
         this.counters.syncs++;
+        for (const wake of leading.waiters.splice(0)) wake();
       }
     } catch (err) {
       if (verify) leading.verify.add(nodeId);

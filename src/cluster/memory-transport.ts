@@ -4,7 +4,7 @@
  * nodes (a partition) for protocol tests.
  */
 import { seededRandom } from './seeded-random.js';
-import type { FrameSocket, Transport } from './transport.js';
+import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
 
 export interface NetworkFaults {
   /** Chance that a frame is lost (its link stays up, like a message lost in a broken peer). */
@@ -91,19 +91,16 @@ export class MemoryNetwork {
   }
 }
 
-class MemorySocket implements FrameSocket {
+class MemorySocket extends FrameSocketBase {
   readonly localUrl: string;
   readonly peerUrl: string;
   other: MemorySocket | null = null;
   readonly #network: MemoryNetwork;
-  #frameHandler: ((frame: Uint8Array) => void) | null = null;
-  #early: Uint8Array[] = [];
-  readonly #closeHandlers: ((reason: string) => void)[] = [];
-  #closedReason: string | null = null;
-  #closed = false;
   #queued = 0;
+  #lastDelivery = 0;
 
   constructor(network: MemoryNetwork, localUrl: string, peerUrl: string) {
+    super();
     this.#network = network;
     this.localUrl = localUrl;
     this.peerUrl = peerUrl;
@@ -118,14 +115,14 @@ class MemorySocket implements FrameSocket {
   }
 
   send(frame: Uint8Array): boolean {
-    if (this.#closed) return false;
+    if (this.isClosed) return false;
     const delay = this.#network.fate();
     if (delay === undefined) return true; // lost on the way
     const copy = new Uint8Array(frame);
     this.#queued += copy.byteLength;
     const deliver = () => {
       this.#queued -= copy.byteLength;
-      if (!this.#closed) this.other?.deliver(copy);
+      if (!this.isClosed) this.other?.deliver(copy);
     };
     if (delay <= 0 && this.#lastDelivery <= Date.now()) {
       setImmediate(deliver);
@@ -138,32 +135,13 @@ class MemorySocket implements FrameSocket {
     return true;
   }
 
-  #lastDelivery = 0;
-
   deliver(frame: Uint8Array): void {
-    if (this.#closed) return;
-    if (this.#frameHandler === null) this.#early.push(frame);
-    else this.#frameHandler(frame);
-  }
-
-  onFrame(handler: (frame: Uint8Array) => void): void {
-    this.#frameHandler = handler;
-    const early = this.#early;
-    this.#early = [];
-    for (const frame of early) handler(frame);
-  }
-
-  onClose(handler: (reason: string) => void): void {
-    if (this.#closedReason !== null) handler(this.#closedReason);
-    else this.#closeHandlers.push(handler);
+    this.receive(frame);
   }
 
   close(reason: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closedReason = reason;
+    if (!this.markClosed(reason)) return;
     this.#network.forget(this);
-    for (const handler of this.#closeHandlers) handler(reason);
     const other = this.other;
     if (other !== null) setImmediate(() => other.close(`peer closed: ${reason}`));
   }

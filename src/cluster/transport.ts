@@ -28,3 +28,50 @@ export interface Transport {
   /** Stops listening and closes every socket. */
   close(): Promise<void>;
 }
+
+/**
+ * The bookkeeping every FrameSocket needs: frames that arrive before a
+ * handler is set are kept and handed to it (a peer's hello can beat the
+ * receiver's setup), close handlers run once, also when added late.
+ */
+export abstract class FrameSocketBase implements FrameSocket {
+  abstract readonly remote: string;
+  abstract readonly bufferedBytes: number;
+  abstract send(frame: Uint8Array): boolean;
+  abstract close(reason: string): void;
+  #frameHandler: ((frame: Uint8Array) => void) | null = null;
+  #early: Uint8Array[] = [];
+  readonly #closeHandlers: ((reason: string) => void)[] = [];
+  #closedReason: string | null = null;
+
+  protected get isClosed(): boolean {
+    return this.#closedReason !== null;
+  }
+
+  /** A frame arrived from the peer. */
+  protected receive(frame: Uint8Array): void {
+    if (this.isClosed) return;
+    if (this.#frameHandler === null) this.#early.push(frame);
+    else this.#frameHandler(frame);
+  }
+
+  /** Marks the socket closed and tells every close handler; false if it already was. */
+  protected markClosed(reason: string): boolean {
+    if (this.isClosed) return false;
+    this.#closedReason = reason;
+    for (const handler of this.#closeHandlers) handler(reason);
+    return true;
+  }
+
+  onFrame(handler: (frame: Uint8Array) => void): void {
+    this.#frameHandler = handler;
+    const early = this.#early;
+    this.#early = [];
+    for (const frame of early) handler(frame);
+  }
+
+  onClose(handler: (reason: string) => void): void {
+    if (this.#closedReason !== null) handler(this.#closedReason);
+    else this.#closeHandlers.push(handler);
+  }
+}

@@ -5,7 +5,7 @@
  * when the optional package is installed (ws picks it up on its own).
  */
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { FrameSocket, Transport } from './transport.js';
+import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
 
 export interface WsTransportOptions {
   host: string;
@@ -21,35 +21,25 @@ function toBytes(data: RawData): Uint8Array {
   return data;
 }
 
-class WsFrameSocket implements FrameSocket {
+class WsFrameSocket extends FrameSocketBase {
   readonly remote: string;
   readonly #ws: WebSocket;
-  #frameHandler: ((frame: Uint8Array) => void) | null = null;
-  /** Frames that arrived before anyone listened (a peer's hello can beat the dialler's setup). */
-  #early: Uint8Array[] = [];
-  readonly #closeHandlers: ((reason: string) => void)[] = [];
-  #closedReason: string | null = null;
-  #closed = false;
 
   constructor(ws: WebSocket, remote: string) {
+    super();
     this.#ws = ws;
     this.remote = remote;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (!isBinary) return this.close('text frames are not bleets');
-      if (this.#frameHandler === null) this.#early.push(toBytes(data));
-      else this.#frameHandler(toBytes(data));
+      this.receive(toBytes(data));
     });
     ws.on('error', (err: Error) => this.#finish(`socket error: ${err.message}`));
     ws.on('close', (code: number, reason: Buffer) => this.#finish(`closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`));
   }
 
   #finish(reason: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#ws.terminate();
-    this.#closedReason = reason;
-    for (const handler of this.#closeHandlers) handler(reason);
+    if (this.markClosed(reason)) this.#ws.terminate();
   }
 
   get bufferedBytes(): number {
@@ -57,25 +47,13 @@ class WsFrameSocket implements FrameSocket {
   }
 
   send(frame: Uint8Array): boolean {
-    if (this.#closed || this.#ws.readyState !== WebSocket.OPEN) return false;
+    if (this.isClosed || this.#ws.readyState !== WebSocket.OPEN) return false;
     this.#ws.send(frame, { binary: true });
     return true;
   }
 
-  onFrame(handler: (frame: Uint8Array) => void): void {
-    this.#frameHandler = handler;
-    const early = this.#early;
-    this.#early = [];
-    for (const frame of early) handler(frame);
-  }
-
-  onClose(handler: (reason: string) => void): void {
-    if (this.#closedReason !== null) handler(this.#closedReason);
-    else this.#closeHandlers.push(handler);
-  }
-
   close(reason: string): void {
-    if (this.#closed) return;
+    if (this.isClosed) return;
     // 1008: policy violation (a bad frame); the peer learns why, then the socket goes.
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1008, reason.slice(0, 120));
     this.#finish(reason);

@@ -198,15 +198,14 @@ export class Scheduler {
     const epoch = this.#epoch(bucketKey);
     const gen = this.#gens.current(bucketKey, epoch);
     const nextGen = this.#gens.fresh();
+    const slot = this.#pool.slotOf(fnv1a32(bucketKey));
+    // A thread that just replaced a stuck one is still importing jobs: not on this job's clock.
+    await this.#pool.ready(slot);
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.#jobTimeoutMs);
     let reply: JobReply;
     try {
-      reply = await this.#pool.runJob(
-        { kind: 'job', ...request, gen, nextGen },
-        this.#pool.slotOf(fnv1a32(bucketKey)),
-        timeout.signal,
-      );
+      reply = await this.#pool.runJob({ kind: 'job', ...request, gen, nextGen }, slot, timeout.signal);
     } catch (err) {
       this.invalidate(bucketKey);
       if (timeout.signal.aborted) {

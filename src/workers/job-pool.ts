@@ -57,6 +57,8 @@ export class JobPool {
   readonly #store: StoreReader;
   readonly #ports = new Map<number, MessagePort>();
   readonly #onError: (err: Error) => void;
+  /** Slots whose thread was replaced and may still be starting (importing every job). */
+  readonly #cold = new Map<number, Promise<void> | null>();
 
   private constructor(options: JobPoolOptions) {
     this.threads = options.threads ?? availableParallelism();
@@ -158,9 +160,29 @@ export class JobPool {
     try {
       return (await this.#runOnSlot(task, slot, signal)) as JobReply;
     } catch (err) {
+      // The thread of this slot is gone; its replacement starts from scratch.
+      this.#cold.set(slot, null);
       if (signal.aborted) throw err;
       throw new ThreadLostError(err);
     }
+  }
+
+  /**
+   * Resolves once the slot's thread is ready to run jobs. A thread that
+   * replaced one lost to a timeout first imports every job; a job's time
+   * limit should not be spent on that, so callers start their clock after this.
+   */
+  ready(slot: number): Promise<void> {
+    if (!this.#cold.has(slot)) return Promise.resolve();
+    let warming = this.#cold.get(slot);
+    if (warming == null) {
+      warming = this.#runOnSlot({ kind: 'load' }, slot).then(
+        () => void this.#cold.delete(slot),
+        () => void this.#cold.delete(slot),
+      );
+      this.#cold.set(slot, warming);
+    }
+    return warming;
   }
 
   /** Cache counters of every thread. */

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { itemCodec } from '../../src/codec.js';
 import type { GrexNode } from '../../src/grex-node.js';
 import { flockOf } from '../../src/keys.js';
-import { encodeItemRecord } from '../../src/store/item-record.js';
+import { decodeItemRecord, encodeItemRecord } from '../../src/store/item-record.js';
 import { encodeKeyName } from '../../src/store/key-names.js';
 import { Checker } from '../helpers/checker.js';
 import { bucketLedBy, inSync, isolate, rejoin, startMemoryCluster, type MemoryCluster } from '../helpers/memory-cluster.js';
@@ -168,8 +168,12 @@ describe('repair', () => {
     await inSync(a, bucket, [b.nodeId, c.nodeId]);
     await waitFor(() => sameEverywhere(cluster.nodes, bucket), { what: 'every herder holding the count' });
     const file = itemFile(dirs[0]!, a, bucket, 'count');
-    await waitFor(async () => (await stat(file).catch(() => null)) !== null, { what: 'the item file written' });
-    const bytes = await readFile(file);
+    const committed = (await a.readItem(bucket, 'count', { local: true }))!.version;
+    // Wait for the last commit to reach the file (it is written behind the log), then damage it.
+    const bytes = await waitFor(async () => {
+      const onDisk = await readFile(file).catch(() => undefined);
+      return onDisk !== undefined && decodeItemRecord(onDisk, file).version.seq === committed.seq && onDisk;
+    }, { what: 'the item file written' });
     bytes[bytes.length - 1]! ^= 0xff;
     await writeFile(file, bytes);
     // A write elsewhere in the bucket makes the job thread read the count again.

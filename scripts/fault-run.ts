@@ -2,8 +2,7 @@
  * A longer fault run than npm test's: npm run test:faults [-- <seconds> [<seed>]].
  * Prints the schedule as it goes and exits non-zero if the checker finds a problem.
  */
-import { rm } from 'node:fs/promises';
-import { runFaults } from './harness.js';
+import { runFaults } from '../test/fault/harness.js';
 
 const seconds = Number(process.argv[2] ?? 300);
 const seed = Number(process.argv[3] ?? Math.floor(Math.random() * 2 ** 31));
@@ -21,4 +20,3 @@ try {
 } finally {
   for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
 }
-void rm;

@@ -1,7 +1,7 @@
 /**
  * Runs the test suite with node's test runner over the compiled tests.
  *
- *   npm test                 every test
+ *   npm test                 every test (compiled to dist/test)
  *   npm test -- store http   only test files whose path contains "store" or "http"
  */
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,8 @@ import { readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const testRoot = dirname(fileURLToPath(import.meta.url));
+// Compiled to dist/scripts/run-tests.js; the compiled tests are in dist/test.
+const testRoot = join(dirname(fileURLToPath(import.meta.url)), '..', 'test');
 
 function findTests(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

@@ -3,12 +3,13 @@
 // answering, a write quorum that cannot be met, an active node that is gone.
 // (GREX_ERR_NOT_ACTIVE and GREX_ERR_FLOCK_UNASSIGNED: test/cluster/memory-cluster.test.ts.)
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { ErrorCode } from '../../src/errors.js';
 import { postJob, requestJson, type JsonAnswer } from '../helpers/http.js';
 import { bucketActiveOn, startClusterProcess, waitForInSync, waitForSettled } from '../helpers/process-cluster.js';
 import type { NodeProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { suiteContext } from '../helpers/suite.js';
 
 
 function assertError(answer: JsonAnswer, code: ErrorCode, status: number): void {
@@ -21,11 +22,7 @@ describe('cluster errors over HTTP', () => {
   let b: NodeProcess;
   let c: NodeProcess;
   let router: NodeProcess;
-  const cleanups: (() => unknown)[] = [];
-  const suite = { after: (fn: () => unknown) => void cleanups.push(fn) };
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
+  const suite = suiteContext();
 
   before(async () => {
     a = await startClusterProcess(suite, 'node-a', null);

@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { GrexClient } from '../../src/client/grex-client.js';
 import { postJob, requestJson } from '../helpers/http.js';
 import { bucketActiveOn, startProcessCluster, waitForInSync } from '../helpers/process-cluster.js';
 import type { NodeProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { suiteContext } from '../helpers/suite.js';
 
 async function localVersions(nodes: readonly NodeProcess[], bucket: string): Promise<(string | null)[]> {
   return Promise.all(
@@ -31,11 +32,7 @@ async function forwards(nodes: readonly NodeProcess[]): Promise<number> {
 
 describe('a three-node cluster of real processes', () => {
   let nodes: NodeProcess[];
-  const cleanups: (() => unknown)[] = [];
-  const suite = { after: (fn: () => unknown) => void cleanups.push(fn) };
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
+  const suite = suiteContext();
 
   before(async () => {
     nodes = await startProcessCluster(suite, ['node-a', 'node-b', 'node-c']);

@@ -22,3 +22,12 @@ export function subsets(ids: readonly string[], min: number): string[][] {
   }
   return out;
 }
+
+/** Ranges of code points by UTF-8 length (1 to 4 bytes), surrogates left out. */
+export const CODE_POINT_RANGES: ReadonlyArray<readonly [number, number]> = [
+  [0x01, 0x7f],
+  [0x80, 0x7ff],
+  [0x800, 0xd7ff],
+  [0xe000, 0xffff],
+  [0x10000, 0x10ffff],
+];

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import { CLUSTER_ERROR_CODES } from '../helpers/cluster-error-codes.js';
@@ -17,6 +17,7 @@ import { postJob, requestJson, startHttpNode, type JsonAnswer } from '../helpers
 import { startTestNode } from '../helpers/nodes.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { suiteContext } from '../helpers/suite.js';
 
 const seen = new Set<string>();
 
@@ -32,12 +33,7 @@ function assertError(answer: { status: number; body: any; headers?: Headers }, c
 describe('HTTP errors', () => {
   let node: GrexNode;
   let data: string;
-  // Cleanups registered while the suite's `before` runs, run once the suite ends.
-  const cleanups: (() => unknown)[] = [];
-  const suite = { after: (fn: () => unknown) => void cleanups.push(fn) };
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
+  const suite = suiteContext();
 
   before(async () => {
     data = await tempDir(suite);

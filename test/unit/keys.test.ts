@@ -16,7 +16,7 @@ import {
   KEY_MAX_BYTES,
   MAX_FLOCKS,
 } from '../../src/keys.js';
-import { prng } from '../helpers/prng.js';
+import { CODE_POINT_RANGES, prng } from '../helpers/prng.js';
 
 function grexError(code: ErrorCode) {
   return (err: unknown): true => {
@@ -98,13 +98,7 @@ describe('fnv1a32', () => {
 
   test('the hash of a string equals the hash of its UTF-8 bytes for 2000 seeded random strings', () => {
     const random = prng(0x5eed);
-    const ranges: ReadonlyArray<readonly [number, number]> = [
-      [0x01, 0x7f],
-      [0x80, 0x7ff],
-      [0x800, 0xd7ff],
-      [0xe000, 0xffff],
-      [0x10000, 0x10ffff],
-    ];
+    const ranges = CODE_POINT_RANGES;
     for (let n = 0; n < 2000; n++) {
       let text = '';
       const length = 1 + Math.floor(random() * 20);

@@ -8,20 +8,14 @@ import { describe, test } from 'node:test';
 import { KEY_MAX_BYTES } from '../../../src/keys.js';
 import { decodeKeyName, encodeKeyName, isHashedName, NAME_MAX_CHARS } from '../../../src/store/key-names.js';
 import { KEY_SHAPES } from './backend-contract.js';
-import { prng } from '../../helpers/prng.js';
+import { CODE_POINT_RANGES, prng } from '../../helpers/prng.js';
 
 
 /** Valid keys (1–256 bytes of UTF-8, no NUL), mixing ASCII that needs escaping, plain bytes and any Unicode. */
 function randomKeys(count: number, seed: number): string[] {
   const random = prng(seed);
   const asciiPool = 'abcxyz019_-.ABCXYZ/%~ \\:*?"<>|\t\x01\x7f';
-  const ranges: ReadonlyArray<readonly [number, number]> = [
-    [0x01, 0x7f],
-    [0x80, 0x7ff],
-    [0x800, 0xd7ff],
-    [0xe000, 0xffff],
-    [0x10000, 0x10ffff],
-  ];
+  const ranges = CODE_POINT_RANGES;
   const keys: string[] = [];
   while (keys.length < count) {
     const targetBytes = 1 + Math.floor(random() * KEY_MAX_BYTES);

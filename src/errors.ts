@@ -163,6 +163,21 @@ export const ERRORS = {
     retryable: true,
     summary: 'This node should lead the flock but could not claim it: too few of its herders promised a new term.',
   },
+  GREX_ERR_UNKNOWN_MEMBER: {
+    status: 404,
+    retryable: false,
+    summary: 'A cluster admin request names a node that is not a member (or was removed already).',
+  },
+  GREX_ERR_MEMBER_ALIVE: {
+    status: 409,
+    retryable: false,
+    summary: 'Only a dead member can be removed; a live node leaves instead (grex leave).',
+  },
+  GREX_ERR_PLAN_INVALID: {
+    status: 400,
+    retryable: false,
+    summary: 'A farm plan was refused and nothing changed: it is malformed, names unknown nodes, or leaves a flock without a herder.',
+  },
   GREX_ERR_QUORUM: {
     status: 503,
     retryable: true,

@@ -32,6 +32,7 @@ import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
 import type { GrexConfig, GrexConfigInput } from './config/options.js';
 import { GrexError } from './errors.js';
+import { checkFarmPlan } from './cluster/farm-plan.js';
 import { createHttpServer } from './http/server.js';
 import type { ItemListing, NodeApi, RouteInfo } from './http/node-api.js';
 import { assertBucketKey, assertItemKey, assertJobName, flockOf } from './keys.js';
@@ -98,6 +99,7 @@ export class GrexNode implements NodeApi {
   #http: FastifyInstance | null = null;
   #ready = false;
   #stopping: Promise<void> | null = null;
+  #leaving: Promise<void> | null = null;
   readonly #startedAt = Date.now();
 
   private constructor(parts: Parts) {
@@ -163,6 +165,7 @@ export class GrexNode implements NodeApi {
       inBucket: (bucketKey, work) => this.#scheduler.exclusive(bucketKey, work),
       antiEntropyMs: config.antiEntropyMs,
       antiEntropyMbps: config.antiEntropyMbps,
+      transferMbps: config.transferMbps,
       bleetTimeoutMs: config.bleetTimeoutMs,
       logger: parts.logger,
     });
@@ -224,6 +227,7 @@ export class GrexNode implements NodeApi {
         knownMembers: persistent ? (await loadMembers(dataDir)).filter((m) => m.nodeId !== nodeId) : [],
         saveMembers: persistent ? memberSaver(dataDir, (err) => logger.warn({ err }, 'cannot save the member table')) : undefined,
       });
+      await node.#leadership.loadHerding();
       await node.#listen();
       const bleetUrl = await node.cluster.start();
       node.#leadership.start(config.heartbeatMs);
@@ -322,13 +326,18 @@ export class GrexNode implements NodeApi {
   async #onActiveNode<T>(bucketKey: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
     if (!this.cluster.joined) throw new GrexError('GREX_ERR_NOT_READY', 'this node has not joined its cluster yet');
     const route = this.cluster.route(flockOf(bucketKey, this.flocks));
-    if (route.active === null) throw this.#unassigned(route.flock, route.herders);
-    if (route.active === this.nodeId) return here();
+    let active = route.active;
+    // Still copying the flock (a learner whose announcement has not spread): the next live herder serves it.
+    if (active === this.nodeId && !this.#leadership.mayPromise(route.flock)) {
+      active = route.herders.find((id) => id !== this.nodeId && this.cluster.isLive(id)) ?? null;
+    }
+    if (active === null) throw this.#unassigned(route.flock, route.herders);
+    if (active === this.nodeId) return here();
     try {
-      return await there(route.active);
+      return await there(active);
     } catch (err) {
       const hint = (err as GrexError).code === 'GREX_ERR_NOT_ACTIVE' ? (err as GrexError).data?.activeNodeId : undefined;
-      if (typeof hint !== 'string' || hint === route.active || hint === this.nodeId) throw err;
+      if (typeof hint !== 'string' || hint === active || hint === this.nodeId) throw err;
       this.cluster.counters.notActiveRetries++;
       return there(hint);
     }
@@ -370,22 +379,36 @@ export class GrexNode implements NodeApi {
       }
       case 'replicate': {
         const { flock, term, records } = body as BleetRequest<'replicate'>;
-        this.#assertHerder(flock);
-        return { applied: await this.#leadership.onReplicate(flock, term, this.#decodeRecords(flock, records)) } as BleetResponse<M>;
+        this.#assertStores(flock);
+        return (await this.#leadership.onReplicate(flock, term, this.#decodeRecords(flock, records))) as BleetResponse<M>;
       }
       case 'claim': {
-        const { flock, term } = body as BleetRequest<'claim'>;
-        this.#assertHerder(flock);
-        return { entries: await this.#leadership.onClaim(flock, term, from.nodeId) } as BleetResponse<M>;
+        const { flock, term, adopt } = body as BleetRequest<'claim'>;
+        this.#assertFlock(flock);
+        return (await this.#leadership.onClaim(flock, term, from.nodeId, adopt)) as BleetResponse<M>;
       }
       case 'fetch': {
         const { flock, keys } = body as BleetRequest<'fetch'>;
         return { records: await this.#leadership.onFetch(flock, keys) } as BleetResponse<M>;
       }
       case 'sync': {
-        const { flock, term, from: start, to, entries, verify } = body as BleetRequest<'sync'>;
-        this.#assertHerder(flock);
-        return (await this.#leadership.onSync(flock, term, start, to, entries, from.nodeId, verify)) as BleetResponse<M>;
+        const { flock, term, from: start, to, entries, verify, page, pages } = body as BleetRequest<'sync'>;
+        this.#assertStores(flock);
+        return (await this.#leadership.onSync(flock, term, start, to, entries, from.nodeId, verify, { page, pages })) as BleetResponse<M>;
+      }
+      case 'herd': {
+        const { flock, term } = body as BleetRequest<'herd'>;
+        this.#assertFlock(flock);
+        return { herding: await this.#leadership.onHerd(flock, term) } as BleetResponse<M>;
+      }
+      case 'plan': {
+        const { farm } = body as BleetRequest<'plan'>;
+        return { farm: this.#applyFarm(farm) } as BleetResponse<M>;
+      }
+      case 'warm': {
+        const { flock, buckets } = body as BleetRequest<'warm'>;
+        this.#assertFlock(flock);
+        return { loaded: await this.#leadership.onWarm(flock, buckets) } as BleetResponse<M>;
       }
       case 'digest': {
         const { flock } = body as BleetRequest<'digest'>;
@@ -393,7 +416,7 @@ export class GrexNode implements NodeApi {
       }
       case 'purge': {
         const { flock, term, entries } = body as BleetRequest<'purge'>;
-        this.#assertHerder(flock);
+        this.#assertStores(flock);
         return { purged: await this.#leadership.onPurge(flock, term, entries) } as BleetResponse<M>;
       }
       case 'item.get': {
@@ -427,8 +450,14 @@ export class GrexNode implements NodeApi {
     throw new GrexError('GREX_ERR_BLEET_INVALID', `unexpected bleet ${String(method)}`);
   }
 
-  #assertHerder(flock: number): void {
-    if (flock >= this.flocks || !this.cluster.route(flock).herders.includes(this.nodeId)) {
+  #assertFlock(flock: number): void {
+    if (flock >= this.flocks) throw new GrexError('GREX_ERR_BLEET_INVALID', `there is no flock ${flock}`);
+  }
+
+  /** Replicated writes, syncs and purges: only for a node that herds the flock or is learning it. */
+  #assertStores(flock: number): void {
+    this.#assertFlock(flock);
+    if (!this.#leadership.mayStore(flock)) {
       throw new GrexError('GREX_ERR_NOT_HERDER', `node ${this.nodeId} does not herd flock ${flock}`, { flock });
     }
   }
@@ -481,7 +510,7 @@ export class GrexNode implements NodeApi {
     assertItemKey(itemKey);
     if (options.local === true) {
       const flock = flockOf(bucketKey, this.flocks);
-      if (!this.cluster.route(flock).herders.includes(this.nodeId)) {
+      if (!this.#leadership.mayPromise(flock)) {
         throw new GrexError('GREX_ERR_NOT_HERDER', `node ${this.nodeId} does not herd flock ${flock}`, { flock });
       }
       return this.#readHere(bucketKey, itemKey);
@@ -541,8 +570,72 @@ export class GrexNode implements NodeApi {
       url: this.#url,
       ...snapshot,
       flocksLeading: this.#leadership.ledFlocks().length,
+      flocksHerding: this.#leadership.herdingCount,
+      leaving: this.#leaving !== null,
+      transfers: [...this.#leadership.transfers.values()],
       counters: { ...(snapshot.counters as object), ...this.#leadership.counters },
     };
+  }
+
+  // ---- rebalancing: leave, remove, farm plans ----
+
+  /**
+   * Drains this node: it stops herding (herd false), so its flocks get other
+   * target herders; each flock is dropped once they all herd it. Resolves when
+   * this node herds nothing; then it stops. Safe to call again (same promise).
+   */
+  leave(): Promise<void> {
+    this.#leaving ??= this.#drain();
+    return this.#leaving;
+  }
+
+  async #drain(): Promise<void> {
+    this.logger.info({ nodeId: this.nodeId, herding: this.#leadership.herdingCount }, 'leaving the cluster: handing over every flock');
+    this.cluster.declare({ herd: false, farm: null });
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (this.#stopping !== null || (this.#leadership.herdingCount === 0 && this.#leadership.ledFlocks().length === 0)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, this.config.heartbeatMs);
+    });
+    // Let the last announcement (herding nothing) reach the others before going.
+    this.#leadership.announceNow();
+    await this.cluster.flushMembers(this.config.bleetTimeoutMs);
+    this.logger.info({ nodeId: this.nodeId }, 'left the cluster: every flock handed over');
+    await this.stop();
+  }
+
+  /** Removes a dead member for good; its flocks get new herders. */
+  removeMember(nodeId: string): Record<string, unknown> {
+    this.cluster.removeMember(nodeId);
+    return { removed: nodeId, mapVersion: this.cluster.mapVersion };
+  }
+
+  /**
+   * Sets a manual farm plan: checked whole against the members, then sent to
+   * every herding member (each node speaks for its own entry). Refused, with
+   * nothing changed, if it is invalid or a member named cannot be reached.
+   */
+  async setFarmPlan(plan: unknown): Promise<Record<string, unknown>> {
+    const { farms } = checkFarmPlan(plan, this.cluster.members(), this.flocks);
+    const unreachable = [...farms.keys()].filter((id) => id !== this.nodeId && (!this.cluster.isLive(id) || this.cluster.linkTo(id) === undefined));
+    if (unreachable.length > 0) {
+      throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `cannot reach ${unreachable.join(', ')}; the plan was not applied`, { nodeIds: unreachable, retryAfterSeconds: 1 });
+    }
+    await Promise.all(
+      [...farms].map(([nodeId, farm]) => (nodeId === this.nodeId ? Promise.resolve(this.#applyFarm(farm)) : this.cluster.request(nodeId, 'plan', { farm }))),
+    );
+    this.logger.info({ nodes: farms.size }, 'farm plan applied');
+    return { farms: Object.fromEntries(farms), mapVersion: this.cluster.mapVersion };
+  }
+
+  /** This node's part of a farm plan ('' none, null back to auto). */
+  #applyFarm(farm: string | null): string | null {
+    if (farm !== null && farm !== '') parseFarm(farm, this.flocks);
+    this.cluster.declare({ farm });
+    return farm;
   }
 
   /** This node's view of one flock's leadership: herders, active node, promised term, in-sync herders if it leads. */

@@ -5,6 +5,7 @@
  *   grex start [options]                                 run a node until SIGTERM/SIGINT
  *   grex submit <bucketKey> <jobName> [json] [--url URL] run a job, print { result, activeNode }
  *   grex status [--url URL]                              print a node's health and readiness
+ *   grex leave | remove | farm                           rebalancing (farm-commands.ts)
  */
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
@@ -15,12 +16,16 @@ import { startNode } from '../grex-node.js';
 import { createLogger } from '../log.js';
 import { parseClientArgs, parseStartArgs, startUsage } from './args.js';
 import { cluster } from './cluster.js';
+import { farm, leave, remove } from './farm-commands.js';
 
 const USAGE = `Usage:
   grex start [options]                                  start a node (grex start --help lists options)
   grex cluster [--nodes 3] [options]                    start a local cluster of nodes on 127.0.0.1 (ports 8081.., 9081..)
   grex submit <bucketKey> <jobName> [json] [--url URL]  run a job and print { result, activeNode }
   grex status [--url URL]                               print a node's health and readiness
+  grex leave [--url URL]                                drain a node: hand over its flocks, then it stops
+  grex remove <nodeId> [--url URL]                      remove a dead member for good (its flocks are re-copied)
+  grex farm <nodeId>=<farm>... [--url URL]              set a manual farm plan, e.g. a=0-511 b=512-1023
   grex --version
 
 --url defaults to http://127.0.0.1:8080.`;
@@ -94,6 +99,12 @@ async function main(argv: string[]): Promise<void> {
       return submit(rest);
     case 'status':
       return status(rest);
+    case 'leave':
+      return leave(rest);
+    case 'remove':
+      return remove(rest);
+    case 'farm':
+      return farm(rest);
     case '--version':
     case '-v':
       console.log(version());

@@ -53,16 +53,26 @@ export type WireEntry = [string, string, number, number, number];
 export interface BleetMethods {
   members: { req: Record<string, never>; res: { version: number; members: MemberInfo[] } };
   job: { req: JobBleet; res: { result: string | Uint8Array; activeNode: string } };
-  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number } };
-  /** A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock. */
-  claim: { req: { flock: number; term: number }; res: { entries: WireEntry[] } };
+  /** A write of the active node; `herding` false: the receiver is a learner (its word does not count). */
+  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number; herding: boolean } };
+  /**
+   * A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock and
+   * whether it herds it. `adopt`: the candidate sees the flock as fresh (never claimed).
+   */
+  claim: { req: { flock: number; term: number; adopt: boolean }; res: { entries: WireEntry[]; herding: boolean } };
   /** Records of the given items as this node holds them (absent ones are left out). */
   fetch: { req: { flock: number; keys: [string, string][] }; res: { records: Uint8Array[] } };
   /** The active node's listing of buckets [from, to): the herder makes itself identical. */
   sync: {
-    req: { flock: number; term: number; from: string | null; to: string | null; entries: WireEntry[]; verify: boolean };
+    req: { flock: number; term: number; from: string | null; to: string | null; entries: WireEntry[]; verify: boolean; page?: number; pages?: number };
     res: { fetched: number; purged: number };
   };
+  /** The active node tells a learner it caught up: it herds the flock from now on. */
+  herd: { req: { flock: number; term: number }; res: { herding: boolean } };
+  /** Part of a farm plan: this node's manual farm from now on ('' none, null back to auto). */
+  plan: { req: { farm: string | null }; res: { farm: string | null } };
+  /** Warm handover: the former active node names the flock's hot buckets; the new one loads them. */
+  warm: { req: { flock: number; buckets: string[] }; res: { loaded: number } };
   /** The fingerprint of what the herder holds of the flock (read and verified). */
   digest: { req: { flock: number; term: number }; res: { digest: string; items: number } };
   /** Removes these tombstones if their versions still match (every herder has them). */
@@ -154,6 +164,12 @@ export function readMember(value: unknown): MemberInfo {
   };
   const farm = optional(o, 'farm', (x, k) => str(x, k, 65536));
   if (farm !== null) member.farm = farm;
+  const herding = optional(o, 'herding', (x, k) => str(x, k, 65536));
+  if (herding !== null) member.herding = herding;
+  const learning = optional(o, 'learning', (x, k) => str(x, k, 65536));
+  if (learning !== null) member.learning = learning;
+  const removed = optional(o, 'removed', (x, k) => bool(x, k));
+  if (removed === true) member.removed = true;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(member.nodeId)) fail('nodeId is not a node id');
   return member;
 }
@@ -198,8 +214,8 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
     return { flock, term, records: arrayOf(o, 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) };
   },
   claim: (b) => {
-    const { flock, term } = flockAndTerm(b);
-    return { flock, term };
+    const { o, flock, term } = flockAndTerm(b);
+    return { flock, term, adopt: o.adopt === true };
   },
   fetch: (b) => {
     const o = obj(b, 'body');
@@ -220,7 +236,18 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
       to: optional(o, 'to', (x, k) => str(x, k, KEY_CHARS)),
       entries: readEntries(o, 'entries'),
       verify: o.verify === true,
+      ...(o.page === undefined ? {} : { page: int(o, 'page') }),
+      ...(o.pages === undefined ? {} : { pages: int(o, 'pages') }),
     };
+  },
+  herd: (b) => {
+    const { flock, term } = flockAndTerm(b);
+    return { flock, term };
+  },
+  plan: (b) => ({ farm: optional(obj(b, 'body'), 'farm', (x, k) => str(x, k, 65536)) }),
+  warm: (b) => {
+    const o = obj(b, 'body');
+    return { flock: int(o, 'flock'), buckets: arrayOf(o, 'buckets', 10_000, (k) => (typeof k === 'string' && k.length <= KEY_CHARS ? k : fail('buckets must be keys'))) };
   },
   digest: (b) => {
     const { flock, term } = flockAndTerm(b);
@@ -259,8 +286,14 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
     if (result === null) fail('result is missing');
     return { result, activeNode: str(o, 'activeNode', 2048) };
   },
-  replicate: (b) => ({ applied: int(obj(b, 'body'), 'applied') }),
-  claim: (b) => ({ entries: readEntries(obj(b, 'body'), 'entries') }),
+  replicate: (b) => {
+    const o = obj(b, 'body');
+    return { applied: int(o, 'applied'), herding: o.herding !== false };
+  },
+  claim: (b) => {
+    const o = obj(b, 'body');
+    return { entries: readEntries(o, 'entries'), herding: o.herding !== false };
+  },
   fetch: (b) => ({ records: arrayOf(obj(b, 'body'), 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) }),
   sync: (b) => {
     const o = obj(b, 'body');
@@ -271,6 +304,9 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
     return { digest: str(o, 'digest', 128), items: int(o, 'items') };
   },
   purge: (b) => ({ purged: int(obj(b, 'body'), 'purged') }),
+  herd: (b) => ({ herding: bool(obj(b, 'body'), 'herding') }),
+  plan: (b) => ({ farm: optional(obj(b, 'body'), 'farm', (x, k) => str(x, k, 65536)) }),
+  warm: (b) => ({ loaded: int(obj(b, 'body'), 'loaded') }),
   'item.get': (b) => ({ record: optional(obj(b, 'body'), 'record', bytes) }),
   'item.list': (b) => ({
     items: arrayOf(obj(b, 'body'), 'items', 1_000_000, (item) => {

@@ -18,7 +18,8 @@ import type { Logger } from '../log.js';
 import { BleetLink, DEFAULT_LINK_LIMITS, type LinkHandlers, type LinkLimits } from './bleet-link.js';
 import type { BleetMethod, BleetRequest, BleetResponse } from './bleet-messages.js';
 import { computeFarmMap, farmSummary, parseFarm, type FarmMap } from './farm-map.js';
-import { MemberTable, type MemberInfo, type MemberState } from './membership.js';
+import { decodeFlockSet, encodeFlockSet, flockRoles, mayDrop, type FlockRoles } from './herding.js';
+import { MemberTable, sameMember, type MemberInfo, type MemberState } from './membership.js';
 import { PeerDialer } from './peer-dialer.js';
 import type { WriteQuorum } from './quorum.js';
 import type { FrameSocket, Transport } from './transport.js';
@@ -60,8 +61,12 @@ export interface ClusterOptions {
 
 export interface FlockRoute {
   flock: number;
-  /** Herder node ids, in the flock's order. */
+  /** Nodes herding the flock now (they promise, acknowledge, may lead), target herders first. */
   herders: readonly string[];
+  /** Target herders still catching up: sent every write, counted for nothing. */
+  learners: readonly string[];
+  /** Who should herd the flock (the farm map). */
+  target: readonly string[];
   /** The first live herder, or null when none is live. */
   active: string | null;
 }
@@ -88,6 +93,9 @@ export class ClusterNode {
   readonly #log: Logger;
   #farm: FarmMap;
   #farmVersion = 0;
+  /** Flocks each (not removed) member announces herding. */
+  #herdingBy = new Map<string, Set<number>>();
+  #roles: FlockRoles[] = [];
   readonly #links = new Map<string, BleetLink>(); // outgoing, ready, by peer node id
   readonly #incoming = new Set<BleetLink>();
   readonly #pulling = new Set<string>();
@@ -181,12 +189,104 @@ export class ClusterNode {
     return this.#table.isLive(nodeId, this.#now());
   }
 
-  /** The herders and the active node of a flock, in this node's view. */
+  /** The herders, learners and the active node of a flock, in this node's view. */
   route(flock: number): FlockRoute {
-    const herders = this.#farm.herders[flock] ?? [];
+    const target = this.#farm.herders[flock] ?? [];
+    const roles = this.#roles[flock] ?? { herders: [], learners: [], fresh: true };
     const now = this.#now();
-    const active = herders.find((nodeId) => this.#table.isLive(nodeId, now)) ?? null;
-    return { flock, herders, active };
+    const active = roles.herders.find((nodeId) => this.#table.isLive(nodeId, now)) ?? null;
+    return { flock, herders: roles.herders, learners: roles.learners, target, active };
+  }
+
+  /** Flocks nobody herds yet (never claimed): their target herders start herding when they claim. */
+  isFresh(flock: number): boolean {
+    return this.#roles[flock]?.fresh ?? true;
+  }
+
+  /** Members that announce herding a flock. */
+  announcedHerders(flock: number): string[] {
+    return [...this.#herdingBy].filter(([, flocks]) => flocks.has(flock)).map(([id]) => id);
+  }
+
+  /** The flocks this node announces herding. */
+  herding(): Set<number> {
+    return new Set(this.#herdingBy.get(this.selfId) ?? []);
+  }
+
+  /** Announces the flocks this node herds (after they are durably recorded) and the flocks it is learning. */
+  setHerding(herding: Iterable<number>, learning: Iterable<number> = []): void {
+    const h = [...herding];
+    const l = [...learning];
+    const { herding: _h, learning: _l, ...rest } = this.self();
+    this.#updateSelf({
+      ...rest,
+      ...(h.length === 0 ? {} : { herding: encodeFlockSet(h, this.flocks) }),
+      ...(l.length === 0 ? {} : { learning: encodeFlockSet(l, this.flocks) }),
+    });
+  }
+
+  /** Flocks this node should herd but does not yet, and which somebody herds (so it must copy them). */
+  toLearn(herding: ReadonlySet<number>): number[] {
+    const out: number[] = [];
+    // Before joining, this node cannot tell what it must copy: it says every flock it does
+    // not herd, so that nobody routes to it a flock it does not hold.
+    if (!this.#joined) {
+      for (let flock = 0; flock < this.flocks; flock++) if (!herding.has(flock)) out.push(flock);
+      return out;
+    }
+    this.#farm.herders.forEach((target, flock) => {
+      if (target.includes(this.selfId) && !herding.has(flock) && !(this.#roles[flock]?.fresh ?? true)) out.push(flock);
+    });
+    return out;
+  }
+
+  /** Whether this node may drop a flock it herds (no longer a target herder, and every target herder herds it). */
+  mayDrop(flock: number): boolean {
+    return mayDrop(flock, this.selfId, this.#farm.herders[flock] ?? [], this.#herdingBy);
+  }
+
+  /** Changes what this node declares: `herd` false drains it; `farm` is its manual farm (null: auto). */
+  declare(change: { herd?: boolean; farm?: string | null }): void {
+    const { farm: _farm, ...rest } = this.self();
+    const farm = change.farm === undefined ? this.self().farm : change.farm ?? undefined;
+    this.#updateSelf({ ...rest, herd: change.herd ?? rest.herd, ...(farm === undefined ? {} : { farm }) });
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until every live, connected member holds this
+   * node's current entry, so what it announced last is known before it goes.
+   */
+  async flushMembers(timeoutMs: number): Promise<void> {
+    const deadline = this.#now() + timeoutMs;
+    while (this.#now() < deadline) {
+      const peers = [...this.#links.values()].filter((link) => link.ready && link.peer !== null && this.isLive(link.peer.nodeId));
+      const answers = await Promise.all(
+        peers.map((link) => link.request('members', {}, Math.max(1, deadline - this.#now())).catch(() => null)),
+      );
+      const behind = answers.filter((a) => {
+        const seen = a?.members.find((m) => m.nodeId === this.selfId);
+        return seen === undefined || !sameMember(seen, this.self());
+      });
+      if (behind.length === 0) return;
+      const digest = this.#table.digest();
+      for (const link of peers) link.ping(digest, this.#table.version);
+      await new Promise((resolve) => setTimeout(resolve, this.#options.heartbeatMs).unref());
+    }
+  }
+
+  /** Removes a dead member for good; its flocks are copied to other nodes. */
+  removeMember(nodeId: string): void {
+    const member = this.#table.get(nodeId);
+    if (member === undefined || member.removed === true) {
+      throw new GrexError('GREX_ERR_UNKNOWN_MEMBER', `no member ${nodeId} in this cluster`, { nodeId });
+    }
+    if (nodeId === this.selfId || this.stateOf(nodeId) !== 'dead') {
+      throw new GrexError('GREX_ERR_MEMBER_ALIVE', `member ${nodeId} is ${nodeId === this.selfId ? 'this node' : this.stateOf(nodeId)}; only a dead member can be removed (a live one leaves)`, { nodeId });
+    }
+    if (this.#table.remove(nodeId)) {
+      this.#log.warn({ nodeId }, 'member removed for good');
+      this.#membersChanged();
+    }
   }
 
   /** A ready outgoing connection to a member, if there is one. */
@@ -242,7 +342,10 @@ export class ClusterNode {
         bleetUrl: m.bleetUrl,
         herd: m.herd,
         ...(m.farm === undefined ? {} : { farm: m.farm }),
-        state: this.stateOf(m.nodeId),
+        ...(m.removed === true ? { removed: true } : {}),
+        state: m.removed === true ? 'removed' : this.stateOf(m.nodeId),
+        herding: this.#herdingBy.get(m.nodeId)?.size ?? 0,
+        learning: decodeFlockSet(m.learning, this.flocks).size,
         connected: m.nodeId === this.selfId || this.linkTo(m.nodeId) !== undefined,
         flocksHerded: byNode.get(m.nodeId)?.length ?? 0,
         flocksLed: led.get(m.nodeId) ?? 0,
@@ -254,9 +357,12 @@ export class ClusterNode {
   // ---- membership and the farm map ----
 
   #computeFarm(): FarmMap {
-    const members = this.#table.list().map((m) => {
+    const live = this.#table.list().filter((m) => m.removed !== true);
+    const members = live.map((m) => {
       let farm: number[] | undefined;
-      if (m.farm !== undefined) {
+      if (m.farm === '') {
+        farm = []; // a manual plan that gives this node nothing
+      } else if (m.farm !== undefined) {
         try {
           farm = parseFarm(m.farm, this.flocks);
         } catch (err) {
@@ -267,7 +373,11 @@ export class ClusterNode {
       return { nodeId: m.nodeId, herd: m.herd, farm };
     });
     this.#farmVersion = this.#table.version;
-    return computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+    const farm = computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+    this.#herdingBy = new Map(live.map((m) => [m.nodeId, decodeFlockSet(m.herding, this.flocks)]));
+    const learningBy = new Map(live.map((m) => [m.nodeId, decodeFlockSet(m.learning, this.flocks)]));
+    this.#roles = farm.herders.map((target, flock) => flockRoles(flock, target, this.#herdingBy, learningBy));
+    return farm;
   }
 
   #membersChanged(): void {
@@ -280,7 +390,9 @@ export class ClusterNode {
   #wantMembers(): void {
     if (this.#dialer === null) return;
     const wanted = new Set<string>();
-    for (const member of this.#table.list()) if (member.nodeId !== this.selfId && member.bleetUrl !== '') wanted.add(member.bleetUrl);
+    for (const member of this.#table.list()) {
+      if (member.nodeId !== this.selfId && member.bleetUrl !== '' && member.removed !== true) wanted.add(member.bleetUrl);
+    }
     for (const url of wanted) this.#dialer.want(url);
     for (const url of this.#dialer.urls) {
       const isSeed = this.#options.peers.includes(url);

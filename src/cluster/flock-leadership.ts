@@ -29,7 +29,7 @@ import { decodeItemRecord, encodeItemRecord, type ItemRecord } from '../store/it
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions } from '../store/version.js';
 import type { WireEntry } from './bleet-messages.js';
-import { ClaimRound } from './claim-round.js';
+import { ClaimRound, claimNeeds } from './claim-round.js';
 import type { ClusterNode } from './cluster-node.js';
 import type { FlockGates } from './flock-gate.js';
 import { listingDigest, planSync, type ListingEntry } from './flock-listing.js';
@@ -53,12 +53,20 @@ export interface LeadershipOptions {
   antiEntropyMs: number;
   /** Read rate of anti-entropy's verification, in MiB/s. */
   antiEntropyMbps: number;
+  /** Rate at which this node copies a flock from its active node (a transfer or a catch-up), in MiB/s. */
+  transferMbps: number;
+  /** The flock's buckets with cached objects here, hottest first (for a warm handover). */
+  hotBuckets?: (flock: number) => string[];
+  /** Loads these buckets' objects into the cache (the receiving end of a warm handover). */
+  warmBuckets?: (buckets: readonly string[]) => Promise<number>;
   bleetTimeoutMs: number;
   logger: Logger;
 }
 
 interface Leading {
   term: number;
+  /** Asked nodes that said they do not herd the flock (learners): sent every write, never counted. */
+  outsiders: Set<string>;
   /** Other herders in sync with this node. */
   synced: Set<string>;
   syncing: Set<string>;
@@ -68,6 +76,21 @@ interface Leading {
   verify: Set<string>;
   /** Woken whenever a herder gets in sync. */
   waiters: (() => void)[];
+  /** The learner told it herds now, until this node sees it herding (one at a time per flock). */
+  promoting: string | null;
+}
+
+/** A flock being copied to this node (it is a learner), as GET /cluster shows it. */
+export interface Transfer {
+  flock: number;
+  /** The active node it is copied from. */
+  source: string;
+  /** Pages of the active node's listing done, of `pages`. */
+  page: number;
+  pages: number;
+  items: number;
+  bytes: number;
+  startedAt: number;
 }
 
 const FETCH_BATCH = 128;
@@ -77,6 +100,7 @@ const MAX_SYNCS = 8;
 const MAX_CLAIMS = 16;
 const CLAIM_RETRY_MS = 200;
 const CLAIM_GRACE_MS = 300;
+const WARM_BUCKETS = 1000;
 
 export function toWire(e: ListingEntry): WireEntry {
   return [e.bucketKey, e.itemKey, e.term, e.seq, (e.tombstone ? 1 : 0) | (e.corrupt === true ? 2 : 0)];
@@ -104,14 +128,77 @@ export class FlockLeadership {
   /** Replicated writes, syncs and purges are applied one at a time per flock. */
   readonly #chains = new Map<number, Promise<unknown>>();
   #syncs = 0;
+  /** Flocks this node herds (durable in the flock metadata; announced in its member entry). */
+  readonly #herding = new Set<number>();
+  #announce = false;
+  /** Flocks this node is learning, as last announced. */
+  #learning: number[] = [];
+  #dropping = false;
+  #sweepCursor = 0;
+  /** Flocks being copied here, by flock. */
+  readonly transfers = new Map<number, Transfer>();
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
   #antiEntropy: Promise<void> | null = null;
   #wakeAntiEntropy: (() => void) | null = null;
-  readonly counters = { claims: 0, claimsLost: 0, stepDowns: 0, syncs: 0, repairs: 0, tombstonesPurged: 0 };
+  readonly counters = {
+    claims: 0,
+    claimsLost: 0,
+    stepDowns: 0,
+    syncs: 0,
+    repairs: 0,
+    tombstonesPurged: 0,
+    transfersDone: 0,
+    transferBytes: 0,
+    flocksPromoted: 0,
+    flocksDropped: 0,
+    warmedBuckets: 0,
+  };
 
   constructor(options: LeadershipOptions) {
     this.#o = options;
+  }
+
+  /** Reads which flocks this node herds (from the flocks' metadata) and announces them. */
+  async loadHerding(): Promise<void> {
+    for (let flock = 0; flock < this.#o.cluster.flocks; flock++) if (await this.#o.clock.herding(flock)) this.#herding.add(flock);
+    this.announceNow();
+  }
+
+  /** Whether this node herds a flock (its own, up-to-date view). */
+  herds(flock: number): boolean {
+    return this.#herding.has(flock);
+  }
+
+  /** Flocks this node herds. */
+  get herdingCount(): number {
+    return this.#herding.size;
+  }
+
+  /** May this node promise a term for the flock (it herds it, or the flock is fresh and it is a target herder)? */
+  mayPromise(flock: number): boolean {
+    if (this.#herding.has(flock)) return true;
+    const { cluster, selfId } = this.#o;
+    return cluster.isFresh(flock) && cluster.route(flock).target.includes(selfId);
+  }
+
+  /** May this node take writes of the flock from its active node (it herds it or is a learner)? */
+  mayStore(flock: number): boolean {
+    return this.mayPromise(flock) || this.#o.cluster.route(flock).learners.includes(this.#o.selfId);
+  }
+
+  /** Announces the flocks this node herds now, rather than at the next tick. */
+  announceNow(): void {
+    this.#announce = false;
+    this.#learning = this.#o.cluster.toLearn(this.#herding);
+    this.#o.cluster.setHerding(this.#herding, this.#learning);
+  }
+
+  /** Records (durably, by the caller) that this node herds a flock; announced at the next tick. */
+  #adopt(flock: number): void {
+    if (this.#herding.has(flock)) return;
+    this.#herding.add(flock);
+    this.#announce = true;
   }
 
   start(tickMs: number): void {
@@ -147,7 +234,7 @@ export class FlockLeadership {
       herders: route.herders,
       active: route.active,
       promisedTerm: await this.#o.clock.promised(flock),
-      leading: leading === undefined ? null : { term: leading.term, synced: [...leading.synced], syncing: [...leading.syncing] },
+      leading: leading === undefined ? null : { term: leading.term, synced: [...leading.synced], syncing: [...leading.syncing], outsiders: [...leading.outsiders] },
     };
   }
 
@@ -207,14 +294,18 @@ export class FlockLeadership {
 
   async #claimOnce(flock: number): Promise<number> {
     const { cluster, selfId } = this.#o;
-    const herders = cluster.route(flock).herders;
-    if (!herders.includes(selfId)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
+    const route = cluster.route(flock);
+    const herders = route.herders;
+    if (!herders.includes(selfId) || !this.mayPromise(flock)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
+    // Everyone who may herd it is asked; their answers say who does (claim-round.ts).
+    const asked = [...new Set([...herders, ...route.learners])];
+    const adopt = cluster.isFresh(flock);
     // Too few herders reachable to win: fail now, without raising the term (a node cut off
     // from the others would otherwise inflate its term with every request it gets).
     const reachable = herders.filter((id) => id === selfId || (cluster.isLive(id) && cluster.linkTo(id) !== undefined)).length;
-    const probe = new ClaimRound({ flock, term: 0, herders, selfId, writeQuorum: this.#o.writeQuorum });
-    if (reachable < probe.needed) {
-      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${reachable} of ${herders.length} herders reachable, ${probe.needed} needed`, {
+    const needed = claimNeeds(herders.length, this.#o.writeQuorum);
+    if (reachable < needed) {
+      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${reachable} of ${herders.length} herders reachable, ${needed} needed`, {
         flock,
         retryAfterSeconds: 1,
       });
@@ -224,11 +315,12 @@ export class FlockLeadership {
     const { term, own } = await this.#o.gates.exclusive(flock, async () => {
       const promised = await this.#o.clock.promised(flock);
       const term = Math.max(promised, this.#seenTerms.get(flock) ?? 0) + 1;
-      const made = await this.#o.clock.promise(flock, term);
+      const made = await this.#o.clock.promise(flock, term, { herd: true });
       if (!made.promised) throw staleTerm(flock, made.term, 'claim');
+      this.#adopt(flock);
       return { term, own: await this.#o.store.listFlock(flock) };
     });
-    const round = new ClaimRound({ flock, term, herders, selfId, writeQuorum: this.#o.writeQuorum });
+    const round = new ClaimRound({ flock, term, herders: asked, selfId, writeQuorum: this.#o.writeQuorum });
     round.promise(selfId, own);
     await new Promise<void>((resolve) => {
       let answered = 1;
@@ -236,28 +328,29 @@ export class FlockLeadership {
       // Decided once lost, or won and every herder answered; a won round waits a moment for
       // the rest, since a herder whose promise is in the merge starts out in sync.
       const check = () => {
-        if (round.state === 'lost' || answered === herders.length) {
+        if (round.state === 'lost' || answered === asked.length) {
           if (grace !== null) clearTimeout(grace);
           resolve();
         } else if (round.state === 'won' && grace === null) {
           grace = setTimeout(resolve, CLAIM_GRACE_MS);
         }
       };
-      for (const nodeId of herders) {
+      for (const nodeId of asked) {
         if (nodeId === selfId) continue;
         if (!cluster.isLive(nodeId) || cluster.linkTo(nodeId) === undefined) {
           round.refuse(nodeId);
           answered++;
           continue;
         }
-        cluster.request(nodeId, 'claim', { flock, term }, this.#o.bleetTimeoutMs).then(
+        cluster.request(nodeId, 'claim', { flock, term, adopt }, this.#o.bleetTimeoutMs).then(
           (answer) => {
-            round.promise(nodeId, answer.entries.map(fromWire));
+            round.promise(nodeId, answer.entries.map(fromWire), answer.herding);
             answered++;
             check();
           },
           (err: GrexError) => {
-            round.refuse(nodeId, typeof err.data?.promised === 'number' ? err.data.promised : 0);
+            if (err.code === 'GREX_ERR_NOT_HERDER') round.outsider(nodeId);
+            else round.refuse(nodeId, typeof err.data?.promised === 'number' ? err.data.promised : 0);
             answered++;
             check();
           },
@@ -271,7 +364,7 @@ export class FlockLeadership {
       this.counters.claimsLost++;
       this.#seenTerms.set(flock, Math.max(this.#seenTerms.get(flock) ?? 0, round.highestRefusedTerm, term));
       this.#claimBackoff.set(flock, Date.now() + CLAIM_RETRY_MS);
-      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${round.promisers.length} of ${herders.length} herders promised, ${round.needed} needed`, {
+      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${round.promisers.length} of ${round.counted} herders promised, ${round.needed} needed`, {
         flock,
         retryAfterSeconds: 1,
         outbid: round.highestRefusedTerm >= term,
@@ -304,7 +397,16 @@ export class FlockLeadership {
       }));
       await this.#applyForced(flock, [...fetched, ...purges]);
       for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
-      this.#leading.set(flock, { term, synced: new Set([...plan.identical].filter((id) => id !== selfId)), syncing: new Set(), misses: new Map(), verify: new Set(), waiters: [] });
+      this.#leading.set(flock, {
+        term,
+        outsiders: new Set(round.outsiders),
+        synced: new Set([...plan.identical].filter((id) => id !== selfId)),
+        syncing: new Set(),
+        misses: new Map(),
+        verify: new Set(),
+        waiters: [],
+        promoting: null,
+      });
     });
     this.#o.invalidateFlock(flock);
     this.#o.logger.debug({ flock, term, promisers: round.promisers, merged: fetched.length, dropped: plan.purge.length }, 'claimed a flock');
@@ -343,12 +445,18 @@ export class FlockLeadership {
         this.stepDown(flock, `promised term ${promised}`);
         throw staleTerm(flock, promised, 'commit');
       }
-      const herders = this.#o.cluster.route(flock).herders;
-      await this.#enoughInSync(flock, leading, herders);
+      const route = this.#o.cluster.route(flock);
+      const recipients = [...new Set([...route.herders, ...route.learners])].filter((id) => id !== this.#o.selfId);
+      const counted = this.#counted(flock, leading);
+      await this.#enoughInSync(flock, leading, counted);
       const encoded = records.map(encodeItemRecord);
       let stale: GrexError | null = null;
+      // Learners get every write (less to copy), but their word counts for nothing.
+      for (const nodeId of recipients) {
+        if (leading.outsiders.has(nodeId) && this.#o.cluster.isLive(nodeId)) this.#replicate(leading, nodeId, flock, term, encoded).catch(() => {});
+      }
       await replicatedCommit({
-        herders: herders.includes(this.#o.selfId) ? herders : [this.#o.selfId, ...herders],
+        herders: counted,
         selfId: this.#o.selfId,
         quorum: this.#o.writeQuorum,
         commitLocally,
@@ -363,7 +471,7 @@ export class FlockLeadership {
             sent.catch(() => {});
             throw new GrexError('GREX_ERR_QUORUM', `herder ${nodeId} is catching up`);
           }
-          await sent;
+          if (!(await sent)) throw new GrexError('GREX_ERR_QUORUM', `node ${nodeId} does not herd flock ${flock}`);
         },
         onMiss: () => {
           this.#o.cluster.counters.replicationFailures++;
@@ -383,6 +491,7 @@ export class FlockLeadership {
    */
   async #enoughInSync(flock: number, leading: Leading, herders: readonly string[]): Promise<void> {
     const needed = quorumSize(herders.length, this.#o.writeQuorum);
+    if (herders.length <= 1) return;
     const deadline = Date.now() + this.#o.bleetTimeoutMs;
     while (1 + leading.synced.size < needed && Date.now() < deadline && this.#leading.get(flock) === leading) {
       const candidates = herders.filter((id) => id !== this.#o.selfId && !leading.synced.has(id) && this.#o.cluster.isLive(id) && this.#o.cluster.linkTo(id) !== undefined);
@@ -398,19 +507,34 @@ export class FlockLeadership {
     }
   }
 
-  async #replicate(leading: Leading, nodeId: string, flock: number, term: number, records: Uint8Array[]): Promise<void> {
+  /**
+   * The herders the active node counts: itself and every node that may herd
+   * the flock (target herders and announced holders), less those that said
+   * they do not. Answers, not a lagging view, decide who is left out.
+   */
+  #counted(flock: number, leading: Leading): string[] {
+    const route = this.#o.cluster.route(flock);
+    const others = [...new Set([...route.herders, ...route.learners])].filter((id) => id !== this.#o.selfId && !leading.outsiders.has(id));
+    return [this.#o.selfId, ...others];
+  }
+
+  /** Sends a write to a node; resolves with whether it herds the flock (its word counts). */
+  async #replicate(leading: Leading, nodeId: string, flock: number, term: number, records: Uint8Array[]): Promise<boolean> {
     if (!this.#o.cluster.isLive(nodeId)) {
       this.#markUnsynced(leading, nodeId);
       throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
     }
     try {
-      await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+      const answer = await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+      if (answer.herding === false) leading.outsiders.add(nodeId);
+      return answer.herding !== false;
     } catch (err) {
       this.#markUnsynced(leading, nodeId);
       if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
         this.#outbid(flock, err as GrexError);
         this.stepDown(flock, `herder ${nodeId} promised a newer term`);
       }
+      if ((err as GrexError).code === 'GREX_ERR_NOT_HERDER') leading.outsiders.add(nodeId);
       throw err;
     }
   }
@@ -423,32 +547,153 @@ export class FlockLeadership {
     const active: (string | null)[] = [];
     for (let flock = 0; flock < cluster.flocks; flock++) active.push(cluster.route(flock).active);
     for (const flock of [...this.#leading.keys()]) {
-      if (active[flock] !== selfId) this.stepDown(flock, `${active[flock] ?? 'no node'} is now the first live herder`);
+      if (active[flock] !== selfId) this.#handOver(flock, active[flock] ?? null);
     }
     // Claim at once the flocks that just moved here (their active node died), so writes
-    // resume without waiting for a request; other flocks are claimed on first use.
+    // resume without waiting for a request; other flocks are claimed on first use, or
+    // when they have learners to copy to.
     const previous = this.#lastActive;
     this.#lastActive = active;
     if (previous !== null) {
       for (let flock = 0; flock < active.length && this.#claims.size < MAX_CLAIMS; flock++) {
+        if (active[flock] !== selfId || this.#leading.has(flock) || this.#claims.has(flock)) continue;
         const before = previous[flock] ?? null;
         // Moved here because its active node died (not because members joined): fail over now.
-        const movedHere = active[flock] === selfId && before !== null && before !== selfId && cluster.stateOf(before) === 'dead';
-        const retry = active[flock] === selfId && (this.#claimBackoff.get(flock) ?? 0) > 0 && Date.now() >= this.#claimBackoff.get(flock)!;
-        if ((movedHere || retry) && !this.#leading.has(flock) && !this.#claims.has(flock)) {
+        const movedHere = before !== null && before !== selfId && cluster.stateOf(before) === 'dead';
+        const retry = (this.#claimBackoff.get(flock) ?? 0) > 0 && Date.now() >= this.#claimBackoff.get(flock)!;
+        const backedOff = (this.#claimBackoff.get(flock) ?? 0) > Date.now();
+        const hasLearners = !backedOff && cluster.route(flock).learners.some((id) => cluster.isLive(id) && cluster.linkTo(id) !== undefined);
+        if (movedHere || retry || hasLearners) {
           this.#claimBackoff.delete(flock);
           this.ensureLeading(flock).catch(() => {});
         }
       }
     }
+    this.#dropOne();
+    this.#sweepOne();
+    // What this node must copy changes with the map: announce it (routing then avoids it).
+    if (!this.#announce && !sameFlocks(cluster.toLearn(this.#herding), this.#learning)) this.#announce = true;
+    if (this.#announce) this.announceNow();
     for (const [flock, leading] of this.#leading) {
-      for (const nodeId of cluster.route(flock).herders) {
-        if (this.#syncs >= MAX_SYNCS) return;
-        if (nodeId === selfId || leading.synced.has(nodeId) || leading.syncing.has(nodeId)) continue;
+      const route = cluster.route(flock);
+      // A promoted learner is seen herding (or gone): the next one may be promoted.
+      if (leading.promoting !== null && !route.learners.includes(leading.promoting)) leading.promoting = null;
+      for (const nodeId of [...route.herders, ...route.learners]) {
+        if (nodeId === selfId || leading.syncing.has(nodeId)) continue;
         if (!cluster.isLive(nodeId) || cluster.linkTo(nodeId) === undefined) continue;
+        if (leading.synced.has(nodeId)) {
+          if ((leading.outsiders.has(nodeId) || route.learners.includes(nodeId)) && route.target.includes(nodeId)) this.#promote(flock, leading, nodeId);
+          continue;
+        }
+        if (this.#syncs >= MAX_SYNCS) return;
         void this.#sync(flock, leading, nodeId);
       }
     }
+  }
+
+  /** A caught-up learner is told it herds the flock (one at a time per flock). */
+  #promote(flock: number, leading: Leading, nodeId: string): void {
+    if (leading.promoting !== null) return;
+    leading.promoting = nodeId;
+    this.#o.cluster.request(nodeId, 'herd', { flock, term: leading.term }).then(
+      (answer) => {
+        if (answer.herding) {
+          leading.outsiders.delete(nodeId);
+          this.counters.flocksPromoted++;
+        } else if (leading.promoting === nodeId) {
+          leading.promoting = null;
+        }
+      },
+      (err: GrexError) => {
+        if (leading.promoting === nodeId) leading.promoting = null;
+        this.#markUnsynced(leading, nodeId);
+        this.#o.logger.debug({ flock, nodeId, err: err.message }, 'telling a learner to herd failed');
+      },
+    );
+  }
+
+  /**
+   * Another node is now the flock's first live herder: step down. When it took
+   * over by plan (this node is alive and well), tell it which buckets were hot,
+   * so it loads them before the first jobs arrive.
+   */
+  #handOver(flock: number, next: string | null): void {
+    const hot = this.#o.hotBuckets?.(flock) ?? [];
+    this.stepDown(flock, `${next ?? 'no node'} is now the first live herder`);
+    if (next === null || hot.length === 0 || !this.#o.cluster.isLive(next) || this.#o.cluster.linkTo(next) === undefined) return;
+    this.#o.cluster.request(next, 'warm', { flock, buckets: hot.slice(0, WARM_BUCKETS) }).catch((err: GrexError) => {
+      this.#o.logger.debug({ flock, next, err: err.message }, 'warm handover failed');
+    });
+  }
+
+  /** Drops one flock this node no longer needs to herd (every target herder herds it). */
+  #dropOne(): void {
+    if (this.#dropping) return;
+    const flock = [...this.#herding].find((f) => this.#o.cluster.mayDrop(f));
+    if (flock === undefined) return;
+    this.#dropping = true;
+    this.#drop(flock)
+      .catch((err: Error) => this.#o.logger.warn({ flock, err: err.message }, 'dropping a flock failed; retrying'))
+      .finally(() => {
+        this.#dropping = false;
+      });
+  }
+
+  async #drop(flock: number): Promise<void> {
+    if (this.#leading.has(flock)) this.#handOver(flock, this.#o.cluster.route(flock).target[0] ?? null);
+    const dropped = await this.#o.gates.exclusive(flock, async () => {
+      if (!this.#o.cluster.mayDrop(flock) || !this.#herding.has(flock)) return false;
+      // Not herding first (durably): from now on this node refuses the flock's bleets.
+      await this.#o.clock.setHerding(flock, false);
+      this.#herding.delete(flock);
+      this.#announce = true;
+      await this.#removeCopy(flock);
+      return true;
+    });
+    if (dropped) {
+      this.counters.flocksDropped++;
+      this.#o.invalidateFlock(flock);
+      this.#o.logger.info({ flock }, 'dropped a flock: every target herder herds it');
+    }
+  }
+
+  /** Removes every item of a flock from this node's store. */
+  async #removeCopy(flock: number): Promise<number> {
+    const listing = await this.#o.store.listFlock(flock);
+    for (let i = 0; i < listing.length; i += FETCH_BATCH) {
+      const purges: ItemRecord[] = listing.slice(i, i + FETCH_BATCH).map((e) => ({
+        bucketKey: e.bucketKey,
+        itemKey: e.itemKey,
+        version: { term: e.term, seq: e.seq },
+        tombstone: false,
+        encoding: 'raw',
+        payload: new Uint8Array(0),
+        purge: true,
+      }));
+      await this.#o.store.commit(flock, purges, { force: true });
+    }
+    return listing.length;
+  }
+
+  /**
+   * Leftovers: a flock this node neither herds nor learns, but holds items of
+   * (a crash between dropping and removing, or a learner whose target moved
+   * on). One flock per tick.
+   */
+  #sweepOne(): void {
+    const { cluster, selfId } = this.#o;
+    const flock = this.#sweepCursor;
+    this.#sweepCursor = (this.#sweepCursor + 1) % cluster.flocks;
+    if (this.mayStore(flock) || cluster.route(flock).target.includes(selfId)) return;
+    void this.#o.gates
+      .exclusive(flock, async () => {
+        if (this.mayStore(flock)) return 0;
+        return this.#removeCopy(flock);
+      })
+      .then((removed) => {
+        if (removed > 0) this.#o.logger.info({ flock, removed }, 'removed the leftover items of a flock this node does not herd');
+      })
+      .catch(() => {});
   }
 
   /** Makes a herder identical to this node for one flock, page by page; then it counts as in sync. */
@@ -460,12 +705,12 @@ export class FlockLeadership {
     try {
       const listing = await this.#o.store.listFlock(flock);
       const pages = pageListing(listing);
-      for (const page of pages) {
+      for (const [index, page] of pages.entries()) {
         if (this.#leading.get(flock) !== leading) return;
         await this.#o.cluster.request(
           nodeId,
           'sync',
-          { flock, term: leading.term, from: page.from, to: page.to, entries: page.entries.map(toWire), verify },
+          { flock, term: leading.term, from: page.from, to: page.to, entries: page.entries.map(toWire), verify, page: index, pages: pages.length },
           this.#o.bleetTimeoutMs * 3,
         );
       }
@@ -539,7 +784,7 @@ export class FlockLeadership {
       own = await this.#o.store.listFlock(flock);
     }
     const digest = listingDigest(own);
-    const herders = this.#o.cluster.route(flock).herders.filter((id) => id !== this.#o.selfId);
+    const herders = this.#counted(flock, leading).filter((id) => id !== this.#o.selfId);
     let allMatch = true;
     for (const nodeId of herders) {
       if (!leading.synced.has(nodeId)) {
@@ -590,7 +835,8 @@ export class FlockLeadership {
    * acknowledged version might be the damaged one, and the item stays an error.
    */
   async repair(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
-    const herders = this.#o.cluster.route(flock).herders;
+    const leading = this.#leading.get(flock);
+    const herders = leading === undefined ? this.#o.cluster.route(flock).herders : this.#counted(flock, leading);
     const others = herders.filter((id) => id !== this.#o.selfId);
     const needed = Math.max(0, herders.length - quorumSize(herders.length, this.#o.writeQuorum) + 1);
     const answers = await Promise.allSettled(
@@ -635,28 +881,41 @@ export class FlockLeadership {
    * active node, so a candidate with a passing, different view of who is
    * alive cannot depose a working active node (it retries; views converge).
    */
-  onClaim(flock: number, term: number, candidate: string): Promise<WireEntry[]> {
-    const active = this.#o.cluster.route(flock).active;
+  onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
+    const { cluster, selfId } = this.#o;
+    const active = cluster.route(flock).active;
     if (active !== null && active !== candidate) {
       return Promise.reject(
-        new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.#o.selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
+        new GrexError('GREX_ERR_NOT_ACTIVE', `node ${selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
           flock,
           activeNodeId: active,
         }),
       );
     }
+    if (!this.mayStore(flock)) {
+      return Promise.reject(new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock }));
+    }
     return this.#o.gates.exclusive(flock, async () => {
-      const made = await this.#o.clock.promise(flock, term);
+      // A fresh flock (claimed for the first time): its target herders start herding it with this promise.
+      // Fresh here too: nobody but the candidate is seen herding it.
+      const fresh = cluster.announcedHerders(flock).every((id) => id === candidate);
+      const adopting = !this.#herding.has(flock) && adopt && fresh && cluster.route(flock).target.includes(selfId);
+      const made = await this.#o.clock.promise(flock, term, { herd: adopting });
       if (!made.promised) throw staleTerm(flock, made.term, 'claim refused');
+      if (adopting) this.#adopt(flock);
       const leading = this.#leading.get(flock);
       if (leading !== undefined && leading.term < term) this.stepDown(flock, `promised term ${term} to another node`);
-      return (await this.#o.store.listFlock(flock)).map(toWire);
+      if (!this.#herding.has(flock)) return { entries: [], herding: false };
+      return { entries: (await this.#o.store.listFlock(flock)).map(toWire), herding: true };
     });
   }
 
   /** A replicated write: refused if its term is stale; else the newer versions are stored. */
-  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<number> {
-    return this.#serially(flock, async () => {
+  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<{ applied: number; herding: boolean }> {
+    return this.#serially(flock, async () => ({ applied: await this.#storeReplicated(flock, term, records), herding: this.#herding.has(flock) }));
+  }
+
+  async #storeReplicated(flock: number, term: number, records: readonly ItemRecord[]): Promise<number> {
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'replicated write refused');
       const leading = this.#leading.get(flock);
       if (leading !== undefined && leading.term < term) this.stepDown(flock, `a write of term ${term} arrived`);
@@ -670,10 +929,14 @@ export class FlockLeadership {
       await this.#o.store.commit(flock, newer);
       for (const bucketKey of new Set(newer.map((r) => r.bucketKey))) this.#o.invalidateBucket(bucketKey);
       return newer.length;
-    });
   }
 
-  /** One page of the active node's listing: fetch what differs from it, remove what it does not have. */
+  /**
+   * One page of the active node's listing: fetch what differs from it, remove
+   * what it does not have. Fetched records are stored batch by batch, at most
+   * `transferMbps`, so a copy cut short by a crash keeps what it stored: the
+   * next sync skips every item already at the listed version.
+   */
   async onSync(
     flock: number,
     term: number,
@@ -682,25 +945,50 @@ export class FlockLeadership {
     entries: readonly WireEntry[],
     activeId: string,
     verify = false,
+    progress: { page?: number | undefined; pages?: number | undefined } = {},
   ): Promise<{ fetched: number; purged: number }> {
     if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'sync refused');
     // Verified (every record read and checked) when anti-entropy found this herder different.
     const own = await this.#o.store.listFlock(flock, verify ? { from, to, verify, pace: this.#pace } : { from, to });
     const plan = planSync(entries.map(fromWire), own, term);
-    const fetched: ItemRecord[] = [];
-    for (let i = 0; i < plan.fetch.length; i += FETCH_BATCH) fetched.push(...(await this.#fetch(activeId, flock, plan.fetch.slice(i, i + FETCH_BATCH))));
-    return this.#serially(flock, async () => {
+    const learning = !this.#herding.has(flock);
+    let transfer = this.transfers.get(flock);
+    if (learning && (transfer === undefined || transfer.source !== activeId || (progress.page ?? 0) === 0)) {
+      transfer = { flock, source: activeId, page: 0, pages: progress.pages ?? 1, items: 0, bytes: 0, startedAt: Date.now() };
+      this.transfers.set(flock, transfer);
+    }
+    const checkTerm = async () => {
       if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'sync refused');
-      // Replicated writes of this term may have arrived since the listing: never undo them.
-      const keep = async (bucketKey: string, itemKey: string, incoming?: ItemRecord): Promise<boolean> => {
-        const current = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
-        return current !== undefined && current.version.term >= term && (incoming === undefined || compareVersions(current.version, incoming.version) > 0);
-      };
-      const writes: ItemRecord[] = [];
-      for (const record of fetched) if (!(await keep(record.bucketKey, record.itemKey, record))) writes.push(record);
+    };
+    // Replicated writes of this term may have arrived since the listing: never undo them.
+    const keep = async (bucketKey: string, itemKey: string, incoming?: ItemRecord): Promise<boolean> => {
+      const current = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
+      return current !== undefined && current.version.term >= term && (incoming === undefined || compareVersions(current.version, incoming.version) > 0);
+    };
+    let fetched = 0;
+    for (let i = 0; i < plan.fetch.length; i += FETCH_BATCH) {
+      const records = await this.#fetch(activeId, flock, plan.fetch.slice(i, i + FETCH_BATCH));
+      const bytes = records.reduce((sum, r) => sum + r.payload.byteLength, 0);
+      await this.#serially(flock, async () => {
+        await checkTerm();
+        const writes: ItemRecord[] = [];
+        for (const record of records) if (!(await keep(record.bucketKey, record.itemKey, record))) writes.push(record);
+        await this.#applyForced(flock, writes);
+      });
+      fetched += records.length;
+      this.counters.transferBytes += bytes;
+      if (transfer !== undefined) {
+        transfer.items += records.length;
+        transfer.bytes += bytes;
+      }
+      await this.#transferPace(bytes);
+    }
+    const purged = await this.#serially(flock, async () => {
+      await checkTerm();
+      const purges: ItemRecord[] = [];
       for (const entry of plan.purge) {
         if (await keep(entry.bucketKey, entry.itemKey)) continue;
-        writes.push({
+        purges.push({
           bucketKey: entry.bucketKey,
           itemKey: entry.itemKey,
           version: { term: entry.term, seq: entry.seq },
@@ -710,10 +998,49 @@ export class FlockLeadership {
           purge: true,
         });
       }
-      await this.#applyForced(flock, writes);
-      return { fetched: fetched.length, purged: writes.length - fetched.length };
+      await this.#applyForced(flock, purges);
+      return purges.length;
+    });
+    if (transfer !== undefined) {
+      transfer.page = (progress.page ?? 0) + 1;
+      transfer.pages = Math.max(transfer.page, progress.pages ?? transfer.page);
+    }
+    return { fetched, purged };
+  }
+
+  /** The active node says this learner caught up: it herds the flock from now on (durably). */
+  async onHerd(flock: number, term: number): Promise<boolean> {
+    const { cluster, selfId } = this.#o;
+    if (!cluster.route(flock).target.includes(selfId)) {
+      throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} is no longer meant to herd flock ${flock}`, { flock });
+    }
+    return this.#serially(flock, async () => {
+      if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'herd refused');
+      await this.#o.clock.setHerding(flock, true);
+      if (!this.#herding.has(flock)) {
+        this.#adopt(flock);
+        const transfer = this.transfers.get(flock);
+        this.transfers.delete(flock);
+        this.counters.transfersDone++;
+        this.#o.logger.info({ flock, items: transfer?.items ?? 0, bytes: transfer?.bytes ?? 0 }, 'caught up: herding a flock');
+      }
+      return true;
     });
   }
+
+  /** Warm handover: this node is (about to be) the flock's active node; load its hot buckets. */
+  async onWarm(flock: number, buckets: readonly string[]): Promise<number> {
+    if (this.#o.warmBuckets === undefined || buckets.length === 0) return 0;
+    await this.ensureLeading(flock);
+    const loaded = await this.#o.warmBuckets(buckets);
+    this.counters.warmedBuckets += loaded;
+    return loaded;
+  }
+
+  #transferPace = async (bytes: number): Promise<void> => {
+    const ms = (bytes / (this.#o.transferMbps * 1024 * 1024)) * 1000;
+    if (ms >= 1) await new Promise((resolve) => setTimeout(resolve, ms).unref());
+  };
 
   /** Records of the asked items as this node holds them (damaged or absent ones left out). */
   async onFetch(flock: number, keys: readonly [string, string][]): Promise<Uint8Array[]> {
@@ -735,6 +1062,10 @@ export class FlockLeadership {
   async onPurge(flock: number, term: number, entries: readonly WireEntry[]): Promise<number> {
     return this.#purgeMatching(flock, term, entries.map(fromWire));
   }
+}
+
+function sameFlocks(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((flock, i) => flock === b[i]);
 }
 
 /** Splits a sorted listing into pages of whole buckets; each page covers [from, to) of bucket keys. */

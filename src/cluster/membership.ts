@@ -2,7 +2,7 @@
  * The member table and the failure detector. Pure: messages and `now` in,
  * decisions out; no sockets, no timers.
  *
- * Members: every node that ever joined (until removed by an operator). The
+ * Members: every node that ever joined (a removed one stays as a tombstone). The
  * table spreads by gossip: heartbeats carry its digest and version, and a
  * node whose digest differs pulls the table and merges it. For one node id
  * the entry with the higher incarnation (its start time) wins, so a node that
@@ -28,6 +28,12 @@ export interface MemberInfo {
   herd: boolean;
   /** The flocks it herds in a manual farm ("0-511,700"); absent in auto mode. */
   farm?: string;
+  /** The flocks it herds now (herding.ts encodeFlockSet); absent: none. */
+  herding?: string;
+  /** The flocks it is copying (a learner: not herding them yet); absent: none. */
+  learning?: string;
+  /** Removed for good by an operator (a tombstone entry, written by another node). */
+  removed?: boolean;
   /** When this run of the node started (ms); a newer incarnation replaces an older entry. */
   incarnation: number;
 }
@@ -39,13 +45,16 @@ export interface FailureDetectorOptions {
   deadAfterMs: number;
 }
 
-function sameMember(a: MemberInfo, b: MemberInfo): boolean {
+export function sameMember(a: MemberInfo, b: MemberInfo): boolean {
   return (
     a.nodeId === b.nodeId &&
     a.httpUrl === b.httpUrl &&
     a.bleetUrl === b.bleetUrl &&
     a.herd === b.herd &&
     a.farm === b.farm &&
+    a.herding === b.herding &&
+    a.learning === b.learning &&
+    a.removed === b.removed &&
     a.incarnation === b.incarnation
   );
 }
@@ -86,7 +95,7 @@ export class MemberTable {
   digest(): string {
     if (this.#digest === null) {
       // Fields in a fixed order: entries built here and entries read from the wire order their keys differently.
-      const fields = this.list().map((m) => [m.nodeId, m.httpUrl, m.bleetUrl, m.herd, m.farm ?? null, m.incarnation]);
+      const fields = this.list().map((m) => [m.nodeId, m.httpUrl, m.bleetUrl, m.herd, m.farm ?? null, m.herding ?? null, m.learning ?? null, m.removed === true, m.incarnation]);
       this.#digest = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
     }
     return this.#digest;
@@ -123,6 +132,21 @@ export class MemberTable {
     this.#version++;
   }
 
+  /**
+   * Removes a member for good: a tombstone entry one incarnation above the
+   * member's, so it wins everywhere by the usual merge. A removed node that
+   * starts again comes back as a new incarnation (a new member).
+   */
+  remove(nodeId: string): boolean {
+    const current = this.#members.get(nodeId);
+    if (current === undefined || nodeId === this.selfId || current.removed === true) return false;
+    const { herding: _herding, learning: _learning, farm: _farm, ...rest } = current;
+    this.#members.set(nodeId, { ...rest, herd: false, removed: true, incarnation: current.incarnation + 1 });
+    this.#digest = null;
+    this.#version++;
+    return true;
+  }
+
   /** Something arrived from this member. */
   heard(nodeId: string, now: number): void {
     if (this.#members.has(nodeId)) this.#lastHeard.set(nodeId, now);
@@ -130,6 +154,7 @@ export class MemberTable {
 
   stateOf(nodeId: string, now: number): MemberState {
     if (nodeId === this.selfId) return 'alive';
+    if (this.#members.get(nodeId)?.removed === true) return 'dead';
     const last = this.#lastHeard.get(nodeId);
     if (last === undefined) return 'dead';
     const silent = now - last;

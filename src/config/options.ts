@@ -239,6 +239,13 @@ export const OPTIONS = {
     env: 'GREX_ANTI_ENTROPY_MBPS',
     description: 'Read rate limit of anti-entropy verification, in MiB/s, so it never starves jobs.',
   }),
+  transferMbps: option({
+    schema: number(z.number().positive().max(100_000)),
+    default: () => 64,
+    flag: 'transfer-mbps',
+    env: 'GREX_TRANSFER_MBPS',
+    description: 'Rate limit of copying flocks to this node (a flock it gained, or catching up), in MiB/s, so transfers never starve jobs.',
+  }),
   faultInjection: option({
     schema: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
     default: () => false,

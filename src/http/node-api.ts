@@ -38,6 +38,12 @@ export interface NodeApi {
   writeItem(write: ItemWrite): Promise<Version>;
   clusterInfo(): Record<string, unknown>;
   describeFlock(flock: number): Promise<Record<string, unknown>>;
+  /** Drains this node (hands over every flock), then stops it. */
+  leave(): Promise<void>;
+  /** Removes a dead member for good. */
+  removeMember(nodeId: string): Record<string, unknown>;
+  /** Sets a manual farm plan (node id -> farm); refused whole if invalid. */
+  setFarmPlan(plan: unknown): Promise<Record<string, unknown>>;
   /** Fault injection (tests): null when the node was not started with faultInjection. */
   setBlockedPeers?(nodeIds: string[]): string[] | null;
 }

@@ -8,6 +8,7 @@ import { GrexError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { itemRoutes } from './item-routes.js';
 import { jobRoutes } from './job-routes.js';
+import { farmRoutes } from './farm-routes.js';
 import { nodeRoutes } from './node-routes.js';
 import type { NodeApi } from './node-api.js';
 import { sendError } from './replies.js';
@@ -23,6 +24,7 @@ export const grexRoutes: FastifyPluginAsync<GrexRoutesOptions> = async (app, opt
   await app.register(jobRoutes, { node: options.node });
   await app.register(itemRoutes, { node: options.node });
   await app.register(nodeRoutes, { node: options.node });
+  await app.register(farmRoutes, { node: options.node });
 };
 
 export interface HttpServerOptions {

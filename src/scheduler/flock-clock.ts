@@ -22,6 +22,8 @@ interface FlockState {
   next: number;
   /** Highest seq durably reserved. */
   reserved: number;
+  /** This node herds the flock, durable (see cluster/herding.ts). */
+  herding: boolean;
   /** Metadata writes of this flock, one after the other. */
   writing: Promise<void>;
 }
@@ -52,7 +54,7 @@ export class FlockClock {
   async #load(flock: number): Promise<FlockState> {
     const meta = await this.#store.readFlockMeta(flock);
     const reserved = meta?.seqReserved ?? 0;
-    return { term: meta?.term ?? 0, next: reserved + 1, reserved, writing: Promise.resolve() };
+    return { term: meta?.term ?? 0, next: reserved + 1, reserved, herding: meta?.herding === true, writing: Promise.resolve() };
   }
 
   /**
@@ -61,13 +63,15 @@ export class FlockClock {
    * One write at a time per flock, so each decision sees the state the
    * previous write left.
    */
-  #persist(flock: number, state: FlockState, update: () => { term: number; seqReserved: number } | null): Promise<boolean> {
+  #persist(flock: number, state: FlockState, update: () => { term: number; seqReserved: number; herding?: boolean } | null): Promise<boolean> {
     const write = state.writing.then(async () => {
-      const meta = update();
-      if (meta === null) return false;
+      const change = update();
+      if (change === null) return false;
+      const meta = { ...change, herding: change.herding ?? state.herding };
       await this.#store.writeFlockMeta(flock, meta);
       state.term = Math.max(state.term, meta.term);
       state.reserved = Math.max(state.reserved, meta.seqReserved);
+      state.herding = meta.herding;
       return true;
     });
     state.writing = write.then(
@@ -87,10 +91,23 @@ export class FlockClock {
    * every term promised before. Resolves with the promise held afterwards and
    * whether this call made it.
    */
-  async promise(flock: number, term: number): Promise<{ promised: boolean; term: number }> {
+  async promise(flock: number, term: number, options: { herd?: boolean } = {}): Promise<{ promised: boolean; term: number }> {
     const state = await this.#state(flock);
-    const promised = await this.#persist(flock, state, () => (term > state.term ? { term, seqReserved: state.reserved } : null));
+    const promised = await this.#persist(flock, state, () =>
+      term > state.term ? { term, seqReserved: state.reserved, ...(options.herd === true ? { herding: true } : {}) } : null,
+    );
     return { promised, term: state.term };
+  }
+
+  /** Whether this node herds the flock (durable). */
+  async herding(flock: number): Promise<boolean> {
+    return (await this.#state(flock)).herding;
+  }
+
+  /** Records durably that this node herds the flock, or no longer does. */
+  async setHerding(flock: number, herding: boolean): Promise<void> {
+    const state = await this.#state(flock);
+    await this.#persist(flock, state, () => (state.herding === herding ? null : { term: state.term, seqReserved: state.reserved, herding }));
   }
 
   /**

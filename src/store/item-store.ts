@@ -32,6 +32,8 @@ export interface FlockMeta {
   term: number;
   /** Sequence numbers below this may have been used; a restart continues from here. */
   seqReserved: number;
+  /** This node herds the flock (holds it and counts toward its quorums); absent: false. */
+  herding?: boolean;
 }
 
 export interface ItemStoreOptions {
@@ -413,7 +415,7 @@ export class ItemStore {
 
 // Flock metadata: one line of JSON, then the CRC-32 of that line in hex.
 function encodeFlockMeta(meta: FlockMeta): Uint8Array {
-  const line = JSON.stringify({ term: meta.term, seqReserved: meta.seqReserved });
+  const line = JSON.stringify({ term: meta.term, seqReserved: meta.seqReserved, ...(meta.herding === true ? { herding: true } : {}) });
   return Buffer.from(`${line}\n${crc32(line).toString(16)}\n`, 'utf8');
 }
 
@@ -430,5 +432,5 @@ function decodeFlockMeta(bytes: Uint8Array, flock: number): FlockMeta {
   if (value === null || typeof value !== 'object' || !Number.isSafeInteger(value.term) || !Number.isSafeInteger(value.seqReserved)) {
     throw corrupt();
   }
-  return { term: value.term!, seqReserved: value.seqReserved! };
+  return { term: value.term!, seqReserved: value.seqReserved!, ...(value.herding === true ? { herding: true } : {}) };
 }

@@ -73,7 +73,7 @@ describe('routing and replication', () => {
     const { nodes } = await startMemoryCluster(t, 4);
     for (let i = 0; i < 5; i++) {
       await nodes[i % 4]!.submit('replicated', 'counter');
-      const herders = nodes.filter((n) => n.cluster.route(flockOf('replicated', 1024)).herders.includes(n.nodeId));
+      const herders = nodes.filter((n) => n.cluster.route(flockOf('replicated', 1024)).target.includes(n.nodeId));
       assert.equal(herders.length, 3);
       const versions = await Promise.all(herders.map(async (n) => (await n.readItem('replicated', 'count', { local: true }))?.version));
       // majority quorum: the answer waited for two of three; the third gets it right after
@@ -87,7 +87,7 @@ describe('routing and replication', () => {
 
   test('a node that is not a herder answers ?local reads with GREX_ERR_NOT_HERDER', async (t) => {
     const { nodes } = await startMemoryCluster(t, 4);
-    const outsider = nodes.find((n) => !n.cluster.route(flockOf('b', 1024)).herders.includes(n.nodeId))!;
+    const outsider = nodes.find((n) => !n.cluster.route(flockOf('b', 1024)).target.includes(n.nodeId))!;
     await outsider.submit('b', 'counter');
     assert.equal((await rejection(outsider.readItem('b', 'count', { local: true }))).code, 'GREX_ERR_NOT_HERDER');
     assert.equal((await outsider.readItem('b', 'count'))?.encoding, 'msgpack', 'a plain read goes to the active node');

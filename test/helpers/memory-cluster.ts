@@ -54,7 +54,7 @@ export async function startMemoryCluster(
   return cluster;
 }
 
-/** Waits until every node knows every node, sees it alive, and holds the same farm map. */
+/** Waits until every node knows every node, sees it alive, holds the same farm map, and nobody is still copying a flock. */
 export async function settled(nodes: readonly GrexNode[], what = 'the cluster to settle'): Promise<void> {
   await waitFor(
     () =>
@@ -65,6 +65,7 @@ export async function settled(nodes: readonly GrexNode[], what = 'the cluster to
           members.length === nodes.length &&
           members.every((m) => node.cluster.stateOf(m.nodeId) === 'alive' && node.cluster.linkTo(m.nodeId) !== undefined || m.nodeId === node.nodeId) &&
           node.cluster.mapVersion === nodes[0]!.cluster.mapVersion &&
+          members.every((m) => m.learning === undefined) &&
           JSON.stringify(node.cluster.farm.herders) === JSON.stringify(nodes[0]!.cluster.farm.herders)
         );
       }),

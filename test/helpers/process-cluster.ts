@@ -25,10 +25,10 @@ export async function startProcessCluster(t: Pick<TestContext, 'after'>, names: 
 
 interface ClusterView {
   mapVersion: number;
-  members: { nodeId: string; state: string; connected: boolean }[];
+  members: { nodeId: string; state: string; connected: boolean; learning: number }[];
 }
 
-/** Waits until every node sees all of `nodes` alive and connected, at one farm-map version. */
+/** Waits until every node sees all of `nodes` alive and connected, at one farm-map version, and nobody copying a flock. */
 export async function waitForSettled(nodes: readonly NodeProcess[]): Promise<void> {
   await waitFor(
     async () => {
@@ -36,7 +36,7 @@ export async function waitForSettled(nodes: readonly NodeProcess[]): Promise<voi
       return views.every(
         (v) =>
           v.members.length === nodes.length &&
-          v.members.every((m) => m.state === 'alive' && m.connected) &&
+          v.members.every((m) => m.state === 'alive' && m.connected && m.learning === 0) &&
           v.mapVersion === views[0]!.mapVersion,
       );
     },

@@ -71,6 +71,7 @@ const DEFAULTS = {
   bleetMaxFrameMb: 64,
   antiEntropyMs: 60_000,
   antiEntropyMbps: 8,
+  transferMbps: 64,
   faultInjection: false,
   logLevel: 'info',
 };

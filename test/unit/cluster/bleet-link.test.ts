@@ -141,10 +141,10 @@ describe('BleetLink', () => {
     const { client, serverSide } = await pair();
     serverSide.serve = async (method, body) => {
       assert.equal(method, 'replicate');
-      return { applied: (body as { records: Uint8Array[] }).records.length };
+      return { applied: (body as { records: Uint8Array[] }).records.length, herding: true };
     };
     const answer = await client.request('replicate', { flock: 5, term: 1, records: [Uint8Array.of(1), Uint8Array.of(2)] }, 5000);
-    assert.deepEqual(answer, { applied: 2 });
+    assert.deepEqual(answer, { applied: 2, herding: true });
     assert.equal(serverSide.requests.length, 1);
     assert.equal(serverSide.requests[0]!.ttlMs, 5000);
     assert.equal((serverSide.requests[0]!.body as { flock: number }).flock, 5);
@@ -190,9 +190,9 @@ describe('BleetLink', () => {
     serverSide.serve = () => held.promise;
     await assert.rejects(client.request('replicate', { flock: 1, term: 1, records: [] }, 50), grexError('GREX_ERR_BLEET_TIMEOUT'));
     assert.equal(client.inFlight, 0);
-    serverSide.serve = async () => ({ applied: 9 });
-    held.open({ applied: 1 }); // the late answer to the first request
-    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9 });
+    serverSide.serve = async () => ({ applied: 9, herding: true });
+    held.open({ applied: 1, herding: true }); // the late answer to the first request
+    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9, herding: true });
     assert.equal(client.ready, true);
     client.close('done');
   });
@@ -343,12 +343,12 @@ describe('BleetLink', () => {
     });
     assert.equal(client.inFlight, 2, 'the refused request was never sent');
     await waitFor(() => serverSide.requests.length === 2, { what: 'the two requests to arrive' });
-    held.open({ applied: 4 });
-    assert.deepEqual(await first, { applied: 4 });
-    assert.deepEqual(await second, { applied: 4 });
+    held.open({ applied: 4, herding: true });
+    assert.deepEqual(await first, { applied: 4, herding: true });
+    assert.deepEqual(await second, { applied: 4, herding: true });
     assert.equal(serverSide.requests.length, 2);
-    serverSide.serve = async () => ({ applied: 5 });
-    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5 }, 'room again once answered');
+    serverSide.serve = async () => ({ applied: 5, herding: true });
+    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5, herding: true }, 'room again once answered');
     client.close('done');
   });
 
@@ -364,10 +364,10 @@ describe('BleetLink', () => {
       return true;
     });
     assert.equal(serverSide.requests.length, 1, 'the extra request never reached the handler');
-    held.open({ applied: 1 });
-    assert.deepEqual(await first, { applied: 1 });
-    serverSide.serve = async () => ({ applied: 2 });
-    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2 }, 'served again once the first is done');
+    held.open({ applied: 1, herding: true });
+    assert.deepEqual(await first, { applied: 1, herding: true });
+    serverSide.serve = async () => ({ applied: 2, herding: true });
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2, herding: true }, 'served again once the first is done');
     assert.equal(client.ready, true);
     client.close('done');
   });

@@ -281,6 +281,7 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
       ['an entry of four parts', { flock: 1, term: 2, from: null, to: null, entries: [['b', 'i', 1, 5]] }],
       ['an entry with a negative seq', { flock: 1, term: 2, from: null, to: null, entries: [['b', 'i', 1, -5, 0]] }],
       ['from a number', { flock: 1, term: 2, from: 1, to: null, entries: [] }],
+      ['page negative', { flock: 1, term: 2, from: null, to: null, entries: [], page: -1, pages: 2 }],
     ],
   },
   digest: {
@@ -290,6 +291,28 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
   purge: {
     valid: [{ flock: 1, term: 2, entries: [['b', 'i', 1, 5, 1]] }],
     invalid: [['entries a map', { flock: 1, term: 2, entries: {} }]],
+  },
+  herd: {
+    valid: [{ flock: 1, term: 2 }],
+    invalid: [
+      ['no term', { flock: 1 }],
+      ['flock negative', { flock: -1, term: 2 }],
+    ],
+  },
+  plan: {
+    valid: [{ farm: '0-511' }, { farm: '' }, { farm: null }, {}],
+    invalid: [
+      ['farm a number', { farm: 7 }],
+      ['farm too long', { farm: '1'.repeat(65537) }],
+    ],
+  },
+  warm: {
+    valid: [{ flock: 3, buckets: [] }, { flock: 3, buckets: ['a', 'b'] }],
+    invalid: [
+      ['buckets not keys', { flock: 3, buckets: [1] }],
+      ['no flock', { buckets: [] }],
+      ['a bucket key too long', { flock: 3, buckets: ['b'.repeat(1025)] }],
+    ],
   },
   'item.get': {
     valid: [{ bucketKey: 'b', itemKey: 'i' }],
@@ -343,10 +366,22 @@ const RESPONSES: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unk
     valid: [{ purged: 0 }],
     invalid: [['purged negative', { purged: -1 }]],
   },
+  herd: {
+    valid: [{ herding: true }],
+    invalid: [['herding a string', { herding: 'yes' }]],
+  },
+  plan: {
+    valid: [{ farm: '0-3' }, { farm: null }],
+    invalid: [['farm a list', { farm: [1] }]],
+  },
+  warm: {
+    valid: [{ loaded: 4 }],
+    invalid: [['loaded missing', {}]],
+  },
   members: {
     valid: [
       { version: 1, members: [] },
-      { version: 9, members: [MEMBER, { ...MEMBER, nodeId: 'node-2', farm: '0-3' }] },
+      { version: 9, members: [MEMBER, { ...MEMBER, nodeId: 'node-2', farm: '0-3', herding: 'AQ==' }, { ...MEMBER, nodeId: 'node-3', removed: true }] },
     ],
     invalid: [
       ['version a string', { version: '1', members: [] }],

@@ -327,9 +327,18 @@ export class ClusterNode {
       const active = this.route(flock).active;
       if (active !== null) led.set(active, (led.get(active) ?? 0) + 1);
     }
+    // Per flock: never claimed, herded by exactly its target herders, or moving (copies on their way or to drop).
+    let fresh = 0;
+    let settled = 0;
+    this.#farm.herders.forEach((target, flock) => {
+      const holders = this.announcedHerders(flock);
+      if (holders.length === 0) fresh++;
+      else if (holders.length === target.length && target.every((id) => holders.includes(id))) settled++;
+    });
     return {
       nodeId: this.selfId,
       joined: this.#joined,
+      flockStates: { fresh, settled, moving: this.flocks - fresh - settled },
       mapVersion: this.#farmVersion,
       mode: this.#farm.mode,
       flocks: this.flocks,

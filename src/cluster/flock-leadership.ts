@@ -101,6 +101,8 @@ const MAX_CLAIMS = 16;
 const CLAIM_RETRY_MS = 200;
 const CLAIM_GRACE_MS = 300;
 const WARM_BUCKETS = 1000;
+/** Flocks checked for leftovers per tick (1024 flocks: every 16 s at 250 ms ticks). */
+const SWEEP_FLOCKS = 16;
 
 export function toWire(e: ListingEntry): WireEntry {
   return [e.bucketKey, e.itemKey, e.term, e.seq, (e.tombstone ? 1 : 0) | (e.corrupt === true ? 2 : 0)];
@@ -131,6 +133,8 @@ export class FlockLeadership {
   /** Flocks this node herds (durable in the flock metadata; announced in its member entry). */
   readonly #herding = new Set<number>();
   #announce = false;
+  /** When the transfer rate allows the next byte in (ms). */
+  #transferFreeAt = 0;
   /** Flocks this node is learning, as last announced. */
   #learning: number[] = [];
   #dropping = false;
@@ -170,6 +174,11 @@ export class FlockLeadership {
     return this.#herding.has(flock);
   }
 
+  /** The flocks this node herds, sorted. */
+  herdingList(): number[] {
+    return [...this.#herding].sort((a, b) => a - b);
+  }
+
   /** Flocks this node herds. */
   get herdingCount(): number {
     return this.#herding.size;
@@ -192,6 +201,11 @@ export class FlockLeadership {
     this.#announce = false;
     this.#learning = this.#o.cluster.toLearn(this.#herding);
     this.#o.cluster.setHerding(this.#herding, this.#learning);
+  }
+
+  /** Checked again in the flock's turn: the flock may have been dropped while a write waited. */
+  #assertStores(flock: number): void {
+    if (!this.mayStore(flock)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${this.#o.selfId} does not herd flock ${flock}`, { flock });
   }
 
   /** Records (durably, by the caller) that this node herds a flock; announced at the next tick. */
@@ -678,12 +692,14 @@ export class FlockLeadership {
   /**
    * Leftovers: a flock this node neither herds nor learns, but holds items of
    * (a crash between dropping and removing, or a learner whose target moved
-   * on). One flock per tick.
+   * on). A few flocks per tick.
    */
   #sweepOne(): void {
+    for (let i = 0; i < SWEEP_FLOCKS; i++) this.#sweep(this.#sweepCursor++ % this.#o.cluster.flocks);
+  }
+
+  #sweep(flock: number): void {
     const { cluster, selfId } = this.#o;
-    const flock = this.#sweepCursor;
-    this.#sweepCursor = (this.#sweepCursor + 1) % cluster.flocks;
     if (this.mayStore(flock) || cluster.route(flock).target.includes(selfId)) return;
     void this.#o.gates
       .exclusive(flock, async () => {
@@ -916,6 +932,7 @@ export class FlockLeadership {
   }
 
   async #storeReplicated(flock: number, term: number, records: readonly ItemRecord[]): Promise<number> {
+      this.#assertStores(flock);
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'replicated write refused');
       const leading = this.#leading.get(flock);
       if (leading !== undefined && leading.term < term) this.stepDown(flock, `a write of term ${term} arrived`);
@@ -958,6 +975,7 @@ export class FlockLeadership {
       this.transfers.set(flock, transfer);
     }
     const checkTerm = async () => {
+      this.#assertStores(flock);
       if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'sync refused');
     };
     // Replicated writes of this term may have arrived since the listing: never undo them.
@@ -1037,8 +1055,12 @@ export class FlockLeadership {
     return loaded;
   }
 
+  /** One rate for all copies into this node, however many flocks are copied at once. */
   #transferPace = async (bytes: number): Promise<void> => {
-    const ms = (bytes / (this.#o.transferMbps * 1024 * 1024)) * 1000;
+    const now = Date.now();
+    const start = Math.max(now, this.#transferFreeAt);
+    this.#transferFreeAt = start + (bytes / (this.#o.transferMbps * 1024 * 1024)) * 1000;
+    const ms = this.#transferFreeAt - now;
     if (ms >= 1) await new Promise((resolve) => setTimeout(resolve, ms).unref());
   };
 

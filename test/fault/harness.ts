@@ -42,7 +42,7 @@ interface Member {
 const NODE_ARGS = ['--workers', '1', '--fault-injection', 'true', '--anti-entropy-ms', '500', '--job-timeout-ms', '5000', '--bleet-timeout-ms', '2000'];
 
 /** Outcome of one HTTP job: an acknowledged count, or an error code (undefined: no answer). */
-async function runCounter(url: string, bucket: string): Promise<{ count: number } | { code: string | undefined; sent: boolean }> {
+export async function runCounter(url: string, bucket: string): Promise<{ count: number } | { code: string | undefined; sent: boolean }> {
   try {
     const response = await fetch(`${url}/buckets/${bucket}/jobs/counter`, {
       method: 'POST',

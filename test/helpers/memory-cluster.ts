@@ -5,6 +5,7 @@ import { startNode, type GrexNode, type StartNodeOptions } from '../../src/grex-
 import { flockOf } from '../../src/keys.js';
 import { fixtureJobs } from './paths.js';
 import { waitFor } from './wait-for.js';
+import { deferCleanup } from './cleanup.js';
 
 export interface MemoryCluster {
   network: MemoryNetwork;
@@ -43,7 +44,7 @@ export async function startMemoryCluster(
         transport,
         seedUrls: cluster.urls.length === 0 ? [] : [cluster.urls[0]!],
       });
-      t.after(() => node.stop());
+      deferCleanup(t, () => node.stop());
       cluster.nodes.push(node);
       cluster.urls.push(transport.url);
       return node;

@@ -2,11 +2,12 @@
 import type { TestContext } from 'node:test';
 import { startNode, type GrexNode, type StartNodeOptions } from '../../src/grex-node.js';
 import { fixtureJobs } from './paths.js';
+import { deferCleanup } from './cleanup.js';
 
 /** A node with the fixture jobs, in-memory store, no listener, two threads; stopped after the test. */
 export async function startTestNode(t: Pick<TestContext, 'after'>, options: StartNodeOptions = {}): Promise<GrexNode> {
   const node = await startNode({ store: 'memory', jobs: fixtureJobs, http: false, workers: 2, logLevel: 'silent', ...options });
-  t.after(() => node.stop());
+  deferCleanup(t, () => node.stop());
   return node;
 }
 

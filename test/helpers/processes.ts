@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
+import { deferCleanup } from './cleanup.js';
 import { cliPath } from './paths.js';
 
 export interface NodeProcess {
@@ -33,8 +34,11 @@ export async function startNodeProcess(
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = once(child, 'exit');
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  deferCleanup(t, async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
   const ready = await new Promise<{ url: string; bleetUrl: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start within ${options.timeoutMs ?? 60_000} ms:\n${output}`)), options.timeoutMs ?? 60_000);

@@ -1,0 +1,192 @@
+// Rebalancing with real processes while counter jobs keep running: a fourth
+// node joins a three-node cluster, one node leaves (grex leave), a dead node
+// is removed. The checker must pass, every flock must end with `replicas`
+// herding copies, and a node must hold no files of a flock it does not herd.
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { unpack } from 'msgpackr';
+import { parseFarm } from '../../src/cluster/farm-map.js';
+import { runCounter } from '../fault/harness.js';
+import { Checker } from '../helpers/checker.js';
+import { requestJson } from '../helpers/http.js';
+import { waitForSettled } from '../helpers/process-cluster.js';
+import { exampleJobs } from '../helpers/paths.js';
+import { startNodeProcess, type NodeProcess } from '../helpers/processes.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const FAST = ['--heartbeat-ms', '100', '--suspect-after-ms', '600', '--dead-after-ms', '1200', '--anti-entropy-ms', '1000', '--bleet-timeout-ms', '3000'];
+
+interface Node {
+  name: string;
+  data: string;
+  proc: NodeProcess;
+}
+
+interface ClusterView {
+  mapVersion: number;
+  herdingFlocks: string;
+  flockStates: { fresh: number; settled: number; moving: number };
+  members: { nodeId: string; state: string; herd: boolean; removed?: boolean }[];
+  counters: { transferBytes: number; flocksDropped: number; flocksPromoted: number };
+  transfers: { flock: number; bytes: number }[];
+}
+
+async function startNode(t: TestContext, name: string, seed: Node | null, extra: string[] = [], data?: string): Promise<Node> {
+  const dir = data ?? (await tempDir(t, `grex-${name}-`));
+  const args = ['--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', dir, '--jobs', exampleJobs, '--workers', '1', '--node-id', name, ...FAST, ...extra];
+  if (seed !== null) args.push('--peers', seed.proc.bleetAddress);
+  return { name, data: dir, proc: await startNodeProcess(t, args) };
+}
+
+const view = async (node: Node) => (await requestJson(`${node.proc.url}/cluster`)).body as ClusterView;
+
+/**
+ * Waits until the live nodes agree on the members (`live` alive and herding,
+ * nobody else herding) and every claimed flock is herded by exactly its target
+ * herders, with nothing still moving.
+ */
+async function waitForFarm(live: readonly Node[], what: string): Promise<ClusterView[]> {
+  return waitFor(
+    async () => {
+      const views = await Promise.all(live.map(view));
+      const names = new Set(live.map((n) => n.name));
+      const agreed = views.every(
+        (v) =>
+          v.mapVersion === views[0]!.mapVersion &&
+          v.members.every((m) => (names.has(m.nodeId) ? m.state === 'alive' && m.herd : !m.herd || m.removed === true)) &&
+          v.flockStates.moving === 0 &&
+          v.flockStates.settled > 0,
+      );
+      return agreed && views;
+    },
+    { what, timeoutMs: 90_000, intervalMs: 100 },
+  );
+}
+
+/** Flocks of which a node holds item files (the flock's metadata file does not count). */
+async function flocksWithFiles(data: string): Promise<number[]> {
+  const root = join(data, 'flocks');
+  const out: number[] = [];
+  for (const flock of await readdir(root).catch(() => [] as string[])) {
+    const buckets = await readdir(join(root, flock), { withFileTypes: true });
+    for (const bucket of buckets) {
+      if (!bucket.isDirectory()) continue;
+      if ((await readdir(join(root, flock, bucket.name))).some((f) => !f.startsWith('.'))) {
+        out.push(Number(flock));
+        break;
+      }
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+async function holdsOnlyWhatItHerds(node: Node): Promise<void> {
+  await waitFor(
+    async () => {
+      const herding = new Set((await view(node)).herdingFlocks === '' ? [] : parseFarm((await view(node)).herdingFlocks, 1024));
+      const stray = (await flocksWithFiles(node.data)).filter((f) => !herding.has(f));
+      return stray.length === 0;
+    },
+    { what: `${node.name} to hold files only of flocks it herds`, timeoutMs: 30_000 },
+  );
+}
+
+async function finalCount(node: Node, bucket: string): Promise<number> {
+  return waitFor(
+    async () => {
+      const res = await fetch(`${node.proc.url}/buckets/${bucket}/items/count`);
+      if (res.status === 404) return 0;
+      if (res.status !== 200) return undefined;
+      return unpack(Buffer.from(await res.arrayBuffer())) as number;
+    },
+    { what: `the final count of ${bucket}`, timeoutMs: 30_000 },
+  );
+}
+
+describe('rebalancing', () => {
+  test('a node joins, one leaves, a dead one is removed, while counters run: nothing acknowledged is lost', async (t) => {
+    const extra = ['--replicas', '2'];
+    const a = await startNode(t, 'a', null, extra);
+    const [b, c] = await Promise.all([startNode(t, 'b', a, extra), startNode(t, 'c', a, extra)]);
+    await waitForSettled([a, b, c].map((n) => n.proc));
+    // Data on many flocks, so that joins and leaves move real copies.
+    for (let i = 0; i < 120; i++) {
+      const answer = await runCounter(a.proc.url, `seed-${i}`);
+      assert.ok('count' in answer, `seed-${i}: ${JSON.stringify(answer)}`);
+    }
+    await waitForFarm([a, b, c], 'three nodes herding every claimed flock');
+
+    // Load: one sequential client per bucket, each job sent to a random node of `targets`.
+    const checker = new Checker();
+    let targets: Node[] = [a, b, c];
+    let running = true;
+    const buckets = Array.from({ length: 6 }, (_, i) => `load-${i}`);
+    let round = 0;
+    const clients = buckets.map(async (bucket) => {
+      while (running) {
+        const node = targets[round++ % targets.length]!;
+        const outcome = await runCounter(node.proc.url, bucket);
+        if ('count' in outcome) checker.acknowledged(bucket, outcome.count);
+        else if (outcome.sent) checker.failed(bucket, outcome.code);
+        else checker.failed(bucket, 'GREX_ERR_NOT_READY');
+      }
+    });
+    const acknowledged = () => [...checker.buckets.values()].reduce((sum, h) => sum + h.acknowledged, 0);
+    await waitFor(() => acknowledged() >= 30, { what: 'the load to run' });
+
+    // 1. A fourth node joins: it copies its share, the nodes that lost flocks drop them.
+    const d = await startNode(t, 'd', a, extra);
+    targets = [a, b, c, d];
+    const joined = await waitForFarm([a, b, c, d], 'd to herd its share');
+    assert.ok(joined.find((v) => v.members.length === 4), 'four members');
+    assert.ok((await view(d)).counters.flocksPromoted >= 0);
+    assert.notEqual((await view(d)).herdingFlocks, '', 'd herds flocks');
+    for (const node of [a, b, c, d]) await holdsOnlyWhatItHerds(node);
+    const before = acknowledged();
+    await waitFor(() => acknowledged() >= before + 20, { what: 'jobs to go on after the join' });
+
+    // 2. b leaves: its flocks are handed over, then it stops by itself (exit 0).
+    targets = [a, c, d];
+    const left = await requestJson(`${b.proc.url}/cluster/leave`, { method: 'POST' });
+    assert.equal(left.status, 202);
+    assert.equal(await b.proc.stop('SIGCONT'), 0, 'b stopped after handing over');
+    await waitForFarm([a, c, d], 'a, c and d to herd every flock after b left');
+    for (const node of [a, c, d]) await holdsOnlyWhatItHerds(node);
+
+    // 3. c dies and is removed: its flocks are copied again until each has two herders.
+    targets = [a, d];
+    await c.proc.stop('SIGKILL');
+    await waitFor(async () => (await Promise.all([a, d].map(view))).every((v) => v.members.find((m) => m.nodeId === 'c')?.state === 'dead'), {
+      what: 'c declared dead',
+    });
+    const removed = await requestJson(`${a.proc.url}/cluster/members/c/remove`, { method: 'POST' });
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    const last = await waitForFarm([a, d], 'a and d to herd every flock after c was removed');
+    assert.ok(last.every((v) => v.flockStates.settled >= 100), 'every claimed flock has two herders');
+    for (const node of [a, d]) await holdsOnlyWhatItHerds(node);
+    const afterRemove = acknowledged();
+    await waitFor(() => acknowledged() >= afterRemove + 20, { what: 'jobs to go on after the removal' });
+
+    running = false;
+    await Promise.all(clients);
+    const finals = new Map<string, number>();
+    for (const bucket of buckets) finals.set(bucket, await finalCount(a, bucket));
+    assert.deepEqual(checker.problems(finals), [], checker.summary());
+    // Both herders hold the same version of every counter, and every seeded count survived.
+    for (const bucket of [...buckets, 'seed-0', 'seed-77', 'seed-119']) {
+      await waitFor(
+        async () => {
+          const versions = await Promise.all(
+            [a, d].map(async (n) => (await fetch(`${n.proc.url}/buckets/${bucket}/items/count?local=true`)).headers.get('grex-version')),
+          );
+          return versions[0] !== null && versions.every((v) => v === versions[0]);
+        },
+        { what: `both herders to hold the same version of ${bucket}` },
+      );
+    }
+    assert.equal(await finalCount(d, 'seed-77'), 1);
+  });
+});

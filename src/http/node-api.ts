@@ -4,6 +4,7 @@
  * the node decides where each request is served (here, or on the bucket's
  * active node).
  */
+import type { Logger } from '../log.js';
 import type { JobRequest, ItemWrite } from '../scheduler/index.js';
 import type { ItemRecord, Version } from '../store/index.js';
 
@@ -38,6 +39,12 @@ export interface NodeApi {
   writeItem(write: ItemWrite): Promise<Version>;
   clusterInfo(): Record<string, unknown>;
   describeFlock(flock: number): Promise<Record<string, unknown>>;
+  /** Where 500s are logged (default: not logged). */
+  readonly logger?: Logger;
+  /** Largest request body of Grex's routes in bytes (default: the app's bodyLimit). */
+  readonly bodyLimitBytes?: number;
+  /** Called by the grexRoutes plugin once its app listens, with the URL its routes are served at. */
+  routesServedAt?(url: string): void;
   /** Fault injection (tests): null when the node was not started with faultInjection. */
   setBlockedPeers?(nodeIds: string[]): string[] | null;
 }

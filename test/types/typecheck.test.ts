@@ -1,14 +1,14 @@
 /**
  * The type test: `tsc --noEmit` over the typed-jobs fixture
  * (test/fixtures/types, positive cases and `@ts-expect-error` negative
- * ones) and over each example in examples/ (each its own program, as each
- * declares its own GrexJobs). A copy of the fixture without its
+ * ones) and over each example in examples/ (each its own program with its
+ * own tsconfig.json, as each declares its own GrexJobs). A copy of the fixture without its
  * `@ts-expect-error` directives must fail on exactly those lines, which
  * shows every negative case is an error of its own.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
@@ -22,7 +22,14 @@ function tsc(project: string): { code: number | null; output: string } {
 }
 
 describe('types', () => {
-  for (const project of ['test/fixtures/types', 'examples/app-server', 'examples/client-script']) {
+  const examples = readdirSync(join(repoRoot, 'examples'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `examples/${e.name}`);
+
+  test('every example has a tsconfig.json, so it is type-checked here', () => {
+    assert.ok(examples.length >= 3);
+    assert.deepEqual(examples.filter((dir) => !existsSync(join(repoRoot, dir, 'tsconfig.json'))), []);
+  });
+
+  for (const project of ['test/fixtures/types', ...examples]) {
     test(`${project} type-checks`, () => {
       const { code, output } = tsc(project);
       assert.equal(code, 0, output);

@@ -51,11 +51,13 @@ await app.register(grexRoutes, { node, prefix: '/grex' });
 app.addHook('onClose', () => node.stop());
 // #endregion plugin
 
+// #region errors
 // Grex errors (bad data, a job that throws, a node that is stopping) keep their status.
 app.setErrorHandler((err, _request, reply) => {
   if (err instanceof GrexError) return reply.code(err.status).send({ error: err.toWire() });
   return reply.send(err);
 });
+// #endregion errors
 
 interface CustomerParams {
   id: string;

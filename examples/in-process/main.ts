@@ -10,14 +10,18 @@ import { startNode } from 'grex';
 import type counter from '../../jobs/counter.ts';
 
 // Optional: name your jobs for typed submit calls (data checked, result typed).
+// #region registry
 declare module 'grex' {
   interface GrexJobs {
     counter: typeof counter;
   }
 }
+// #endregion registry
 
+// #region start-node
 // store: 'memory' keeps nothing after exit; leave it out to keep items in ./grex-data.
 const node = await startNode({ jobs: './jobs', store: 'memory', http: '127.0.0.1:0', logLevel: 'warn' });
+// #endregion start-node
 console.log(`node ${node.nodeId} serves HTTP at ${node.url}`);
 // #endregion start
 

@@ -269,8 +269,8 @@ export class GrexNode implements NodeApi {
   }
 
   /**
-   * An app that mounts Grex's routes (the grexRoutes plugin, see
-   * src/http/embed.ts) reports where they are served once it listens: that
+   * An app that mounts Grex's routes (the grexRoutes plugin, in
+   * src/http/server.ts) reports where they are served once it listens: that
    * becomes this node's URL, unless the `url` option or the node's own
    * listener already fixed it.
    */

@@ -3,6 +3,7 @@
  *
  *   grex submit johndoe counter '{"by": 2}'   ->   { "result": { "count": 2 }, ... }
  */
+// #region job
 import { defineJob } from 'grex/job';
 
 export default defineJob(async (ctx, data: { by?: number } | null) => {
@@ -12,3 +13,4 @@ export default defineJob(async (ctx, data: { by?: number } | null) => {
   ctx.put('count', count);
   return { count };
 });
+// #endregion job

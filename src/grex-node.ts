@@ -51,6 +51,7 @@ import {
   type Version,
 } from './store/index.js';
 import { discoverJobs, JobPool, type CacheStats } from './workers/index.js';
+import type { GrexJobs, JobDataArgs, JobName, JobResult, UntypedJobName } from './job.js';
 
 export interface SubmitResult<R = unknown> {
   result: R;
@@ -272,6 +273,24 @@ export class GrexNode implements NodeApi {
     return this.#url;
   }
 
+  /**
+   * An app that mounts Grex's routes (the grexRoutes plugin, in
+   * src/http/server.ts) reports where they are served once it listens: that
+   * becomes this node's URL, unless the `url` option or the node's own
+   * listener already fixed it.
+   */
+  routesServedAt(url: string): void {
+    if (this.config.url !== undefined || this.config.http !== false || this.#stopping !== null || url === this.#url) return;
+    this.#url = url;
+    this.cluster.setHttpUrl(url);
+    this.logger.info({ nodeId: this.nodeId, url }, `Grex node ${this.nodeId} serves HTTP at ${url}`);
+  }
+
+  /** Largest HTTP request body (the bodyLimitMb option), for apps that mount the routes. */
+  get bodyLimitBytes(): number {
+    return Math.floor(this.config.bodyLimitMb * MIB);
+  }
+
   isReady(): boolean {
     return this.#ready && this.cluster.joined;
   }
@@ -282,8 +301,14 @@ export class GrexNode implements NodeApi {
 
   // ---- the job path ----
 
-  /** Runs a job on a bucket (here or on its active node) and resolves with its result once the change is acknowledged. */
-  async submit<R = unknown>(bucketKey: string, jobName: string, data?: unknown): Promise<SubmitResult<R>> {
+  /**
+   * Runs a job on a bucket (here or on its active node) and resolves with its
+   * result once the change is acknowledged. Jobs named in `GrexJobs` (see
+   * grex/job) take their typed data and give their typed result.
+   */
+  submit<R = unknown, N extends string = string>(bucketKey: string, jobName: UntypedJobName<N>, data?: unknown): Promise<SubmitResult<R>>;
+  submit<N extends JobName>(bucketKey: string, jobName: N, ...data: JobDataArgs<GrexJobs[N]>): Promise<SubmitResult<JobResult<GrexJobs[N]>>>;
+  async submit<R>(bucketKey: string, jobName: string, data?: unknown): Promise<SubmitResult<R>> {
     const outcome = await this.runJob({
       bucketKey,
       jobName,
@@ -325,6 +350,7 @@ export class GrexNode implements NodeApi {
    * moment) names the one it knows; that one is tried once.
    */
   async #onActiveNode<T>(bucketKey: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
+    if (this.#stopping !== null) throw new GrexError('GREX_ERR_SHUTTING_DOWN', 'the node is stopping');
     if (!this.cluster.joined) throw new GrexError('GREX_ERR_NOT_READY', 'this node has not joined its cluster yet');
     const route = this.cluster.route(flockOf(bucketKey, this.flocks));
     let active = route.active;

@@ -35,7 +35,69 @@ export interface JobContext {
 
 export type Job<Data = any, Result = unknown> = (ctx: JobContext, data: Data) => Promise<Result> | Result;
 
-/** Types a job's data and result; returns the job unchanged. */
+/**
+ * Types a job's data and result; returns the job unchanged.
+ *
+ *   export default defineJob(async (ctx, data: { by?: number } | null) => ...);
+ *   export default defineJob<AddData, Added>(async (ctx, data) => ...);
+ */
 export function defineJob<Data = unknown, Result = unknown>(job: Job<Data, Result>): Job<Data, Result> {
   return job;
 }
+
+/**
+ * The jobs an app submits to, by name, for typed `submit` calls. Empty here;
+ * an app adds its jobs by declaration merging:
+ *
+ *   import type customerAdd from './jobs/customer-add.ts';
+ *   declare module 'grex/job' {
+ *     interface GrexJobs { 'customer-add': typeof customerAdd }
+ *   }
+ *
+ * Then `node.submit(bucketKey, 'customer-add', data)` checks `data` and types
+ * the result (and `GrexClient.submit` types it as it arrives over JSON).
+ * Names not listed stay untyped.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface GrexJobs {}
+
+/** The names in GrexJobs. */
+export type JobName = keyof GrexJobs & string;
+
+/** The data a job takes. */
+export type JobData<J> = J extends Job<infer Data, any> ? Data : never;
+
+/** What a job resolves with. */
+export type JobResult<J> = J extends Job<any, infer Result> ? Awaited<Result> : never;
+
+/** The data argument of a typed submit: optional when the job accepts undefined or null. */
+export type JobDataArgs<J> = undefined extends JobData<J> ? [data?: JobData<J>] : null extends JobData<J> ? [data?: JobData<J>] : [data: JobData<J>];
+
+/** A job name argument that is not in GrexJobs (those take the typed overload). */
+export type UntypedJobName<N extends string> = N extends JobName ? never : N;
+
+/**
+ * A value as it arrives after JSON.stringify and JSON.parse: what HTTP
+ * clients get back. Dates (anything with toJSON) become what toJSON returns,
+ * Maps and Sets empty objects; functions are left out; a top-level undefined
+ * becomes null.
+ */
+export type Jsonified<T> = 0 extends 1 & T
+  ? any
+  : unknown extends T
+    ? unknown
+    : T extends { toJSON(...args: any[]): infer J }
+      ? Jsonified<J>
+      : T extends string | number | boolean | null
+        ? T
+        : T extends undefined
+          ? null
+          : T extends bigint | symbol | ((...args: any[]) => unknown)
+            ? never
+            : T extends ReadonlyMap<unknown, unknown> | ReadonlySet<unknown>
+              ? Record<string, never>
+              : T extends readonly unknown[]
+                ? { [K in keyof T]: Jsonified<T[K]> }
+                : T extends object
+                  ? { [K in keyof T as K extends symbol ? never : T[K] extends (...args: any[]) => unknown ? never : K]: Jsonified<Exclude<T[K], undefined>> }
+                  : never;

@@ -10,6 +10,7 @@
  */
 import { fromWire, GrexError } from '../errors.js';
 import { flockOf } from '../keys.js';
+import type { GrexJobs, JobDataArgs, Jsonified, JobName, JobResult, UntypedJobName } from '../job.js';
 
 export interface GrexClientOptions {
   /** Per-request timeout in milliseconds (default 60 000). */
@@ -67,8 +68,15 @@ export class GrexClient {
     return seed;
   }
 
-  /** Runs a job; resolves with its result and the URL of the node that ran it. */
-  async submit<R = unknown>(bucketKey: string, jobName: string, data?: unknown): Promise<ClientSubmitResult<R>> {
+  /**
+   * Runs a job; resolves with its result and the URL of the node that ran it.
+   * Data and result travel as JSON: for jobs named in `GrexJobs` (see
+   * grex/job) the data is checked and the result typed as JSON gives it back
+   * (a Date arrives as its ISO string).
+   */
+  submit<R = unknown, N extends string = string>(bucketKey: string, jobName: UntypedJobName<N>, data?: unknown): Promise<ClientSubmitResult<R>>;
+  submit<N extends JobName>(bucketKey: string, jobName: N, ...data: JobDataArgs<GrexJobs[N]>): Promise<ClientSubmitResult<Jsonified<JobResult<GrexJobs[N]>>>>;
+  async submit<R>(bucketKey: string, jobName: string, data?: unknown): Promise<ClientSubmitResult<R>> {
     if (bucketKey === '.' || bucketKey === '..') {
       // fetch resolves these as dot segments of the URL path: they cannot be sent.
       throw new GrexError('GREX_ERR_KEY_INVALID', `bucketKey ${JSON.stringify(bucketKey)} cannot travel in a URL path; use node.submit in process`);

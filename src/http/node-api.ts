@@ -4,6 +4,7 @@
  * the node decides where each request is served (here, or on the bucket's
  * active node).
  */
+import type { Logger } from '../log.js';
 import type { JobRequest, ItemWrite } from '../scheduler/index.js';
 import type { ItemRecord, Version } from '../store/index.js';
 
@@ -44,6 +45,12 @@ export interface NodeApi {
   removeMember(nodeId: string): Record<string, unknown>;
   /** Sets a manual farm plan (node id -> farm); refused whole if invalid. */
   setFarmPlan(plan: unknown): Promise<Record<string, unknown>>;
+  /** Where 500s are logged (default: not logged). */
+  readonly logger?: Logger;
+  /** Largest request body of Grex's routes in bytes (default: the app's bodyLimit). */
+  readonly bodyLimitBytes?: number;
+  /** Called by the grexRoutes plugin once its app listens, with the URL its routes are served at. */
+  routesServedAt?(url: string): void;
   /** Fault injection (tests): null when the node was not started with faultInjection. */
   setBlockedPeers?(nodeIds: string[]): string[] | null;
 }

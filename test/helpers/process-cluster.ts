@@ -29,7 +29,7 @@ interface ClusterView {
 }
 
 /** Waits until every node sees all of `nodes` alive and connected, at one farm-map version, and nobody copying a flock. */
-export async function waitForSettled(nodes: readonly NodeProcess[]): Promise<void> {
+export async function waitForSettled(nodes: readonly Pick<NodeProcess, 'url'>[]): Promise<void> {
   await waitFor(
     async () => {
       const views = await Promise.all(nodes.map(async (n) => (await requestJson(`${n.url}/cluster`)).body as ClusterView));

@@ -18,14 +18,18 @@ export interface NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Runs `grex start <args>` and resolves once it logs its URL; killed after the test if still running. */
+/**
+ * Runs `grex start <args>` and resolves once it logs its URL; killed after the test if still running.
+ * `command` runs another `grex` executable (an installed package's bin) instead of this repository's CLI.
+ */
 export async function startNodeProcess(
   t: Pick<TestContext, 'after'>,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string } = {},
 ): Promise<NodeProcess> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GREX_')));
-  const child = spawn(process.execPath, [cliPath, 'start', ...args], {
+  const [command, commandArgs] = options.command === undefined ? [process.execPath, [cliPath]] : [options.command, []];
+  const child = spawn(command, [...commandArgs, 'start', ...args], {
     cwd: options.cwd,
     env: { ...env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -196,6 +196,20 @@ describe('HTTP errors', () => {
     await app.close();
   });
 
+  test('rebalancing admin calls: GREX_ERR_UNKNOWN_MEMBER (404), GREX_ERR_MEMBER_ALIVE (409), GREX_ERR_PLAN_INVALID (400)', async () => {
+    const post = (path: string) => requestJson(`${node.url}${path}`, { method: 'POST' });
+    assertError(await post('/cluster/members/nobody/remove'), 'GREX_ERR_UNKNOWN_MEMBER', 404);
+    assertError(await post(`/cluster/members/${node.nodeId}/remove`), 'GREX_ERR_MEMBER_ALIVE', 409);
+    const plan = (farms: unknown) =>
+      requestJson(`${node.url}/cluster/farm`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ farms }) });
+    assertError(await plan({ [node.nodeId]: '0-511' }), 'GREX_ERR_PLAN_INVALID', 400); // flocks 512-1023 left without a herder
+    assertError(await plan({ [node.nodeId]: '0-1023', stranger: '0' }), 'GREX_ERR_PLAN_INVALID', 400);
+    assertError(await plan({ [node.nodeId]: '0-2000' }), 'GREX_ERR_PLAN_INVALID', 400);
+    assertError(await plan('0-1023'), 'GREX_ERR_PLAN_INVALID', 400);
+    // A refused plan changed nothing: the node still runs in auto mode.
+    assert.equal((await requestJson(`${node.url}/cluster`)).body.mode, 'auto');
+  });
+
   test('every HTTP error code in the catalogue is produced by one of these requests', () => {
     // GREX_ERR_INTERNAL is a bug; GREX_ERR_JOB_DATA_INVALID only arises in process
     // (HTTP data is JSON or msgpack, which always reaches the job). Errors that need

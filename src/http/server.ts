@@ -6,6 +6,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { GrexError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { adminGuard, type AdminGuardOptions } from './admin-guard.js';
 import { itemRoutes } from './item-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { nodeRoutes } from './node-routes.js';
@@ -15,11 +16,14 @@ import { sendError } from './replies.js';
 export interface GrexRoutesOptions {
   node: NodeApi;
   logger?: Logger;
+  /** The admin token and whether reads need it too (admin-guard.ts). */
+  admin?: AdminGuardOptions;
 }
 
 /** Grex's routes and error format, as a fastify plugin. */
 export const grexRoutes: FastifyPluginAsync<GrexRoutesOptions> = async (app, options) => {
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err, options.logger));
+  app.addHook('onRequest', adminGuard(options.admin ?? {}));
   await app.register(jobRoutes, { node: options.node });
   await app.register(itemRoutes, { node: options.node });
   await app.register(nodeRoutes, { node: options.node });
@@ -28,13 +32,17 @@ export const grexRoutes: FastifyPluginAsync<GrexRoutesOptions> = async (app, opt
 export interface HttpServerOptions {
   bodyLimitBytes: number;
   logger?: Logger;
+  admin?: AdminGuardOptions;
+  /** Serve https with this key and certificate. */
+  https?: { key: Buffer; cert: Buffer };
 }
 
 /** Longest URL parameter: a 256-byte key percent-encoded is at most 768 characters. */
 const MAX_PARAM_LENGTH = 1024;
 
 export function createHttpServer(node: NodeApi, options: HttpServerOptions): FastifyInstance {
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
+    ...(options.https === undefined ? {} : { https: options.https }),
     bodyLimit: options.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // While stopping, requests that still arrive get Grex's own GREX_ERR_SHUTTING_DOWN.
@@ -49,6 +57,10 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions): Fas
   app.setNotFoundHandler((request, reply) => {
     sendError(request, reply, new GrexError('GREX_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
-  app.register(grexRoutes, { node, ...(options.logger === undefined ? {} : { logger: options.logger }) });
-  return app;
+  app.register(grexRoutes, {
+    node,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
+  });
+  return app as unknown as FastifyInstance;
 }

@@ -7,7 +7,7 @@ import { cliPath } from './paths.js';
 export interface NodeProcess {
   child: ChildProcess;
   url: string;
-  /** ws:// URL of its bleet listener ('' without one). */
+  /** ws:// (wss:// with TLS) URL of its bleet listener ('' without one). */
   bleetUrl: string;
   /** `host:port` of its bleet listener, as --peers takes it. */
   bleetAddress: string;
@@ -64,7 +64,7 @@ export async function startNodeProcess(
     child,
     url: ready.url,
     bleetUrl: ready.bleetUrl,
-    bleetAddress: ready.bleetUrl.replace(/^ws:\/\//, ''),
+    bleetAddress: ready.bleetUrl.replace(/^wss?:\/\//, ''),
     output: () => output,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

@@ -71,6 +71,7 @@ const DEFAULTS = {
   bleetMaxFrameMb: 64,
   antiEntropyMs: 60_000,
   antiEntropyMbps: 8,
+  protectReads: false,
   faultInjection: false,
   logLevel: 'info',
 };

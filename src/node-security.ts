@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import type { GrexConfig } from './config/options.js';
+import type { GrexConfig, GrexConfigInput } from './config/options.js';
 import { GrexError } from './errors.js';
 
 /** The cluster secret from `secret` or `secretFile`; undefined when neither is set. */
-export async function readClusterSecret(config: Pick<GrexConfig, 'secret' | 'secretFile'>): Promise<string | undefined> {
+export async function readClusterSecret(config: Pick<GrexConfigInput, 'secret' | 'secretFile'>): Promise<string | undefined> {
   if (config.secretFile === undefined) return config.secret;
   const full = resolve(config.secretFile);
   let text: string;
@@ -38,7 +38,7 @@ function hostOf(address: string): string {
 }
 
 /** What a node should warn about at start, loudly: listeners open to the network without protection. */
-export function securityWarnings(config: Pick<GrexConfig, 'bleet' | 'http' | 'adminToken' | 'tlsKey'>, hasSecret: boolean): string[] {
+export function securityWarnings(config: Pick<GrexConfig, 'bleet' | 'http'> & Pick<GrexConfigInput, 'adminToken' | 'tlsKey'>, hasSecret: boolean): string[] {
   const warnings: string[] = [];
   if (config.bleet !== false && !isLoopbackHost(hostOf(config.bleet)) && !hasSecret) {
     warnings.push(

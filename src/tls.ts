@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
-import type { GrexConfig } from './config/options.js';
+import type { GrexConfigInput } from './config/options.js';
 import { GrexError } from './errors.js';
 
 export interface TlsMaterial {
@@ -27,7 +27,7 @@ async function readPem(option: 'tlsKey' | 'tlsCert' | 'tlsCa', path: string): Pr
 }
 
 /** Reads the TLS files of a configuration; null when TLS is off. */
-export async function readTls(config: Pick<GrexConfig, 'tlsKey' | 'tlsCert' | 'tlsCa'>): Promise<TlsMaterial | null> {
+export async function readTls(config: Pick<GrexConfigInput, 'tlsKey' | 'tlsCert' | 'tlsCa'>): Promise<TlsMaterial | null> {
   if (config.tlsKey === undefined || config.tlsCert === undefined) return null;
   const key = await readPem('tlsKey', config.tlsKey);
   const cert = await readPem('tlsCert', config.tlsCert);

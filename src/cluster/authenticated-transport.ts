@@ -78,6 +78,9 @@ export function authenticate(raw: FrameSocket, options: { secret: string; selfId
     const timer = setTimeout(() => fail(new GrexError('GREX_ERR_BLEET_AUTH', `no authentication within ${options.timeoutMs} ms`)), options.timeoutMs);
     timer.unref();
     raw.onClose((reason) => fail(new GrexError('GREX_ERR_BLEET_AUTH', `closed during authentication: ${reason}`)));
+    // The challenge goes first: the peer's may already be waiting, and setting the frame
+    // handler answers it at once with a proof, which must not overtake our challenge.
+    if (!raw.send(handshake.challenge())) return fail(new GrexError('GREX_ERR_BLEET_AUTH', 'the connection closed before authentication'));
     raw.onFrame((frame) => {
       if (authenticated !== null) return authenticated.pass(frame);
       if (settled) return; // failed: nothing more is read
@@ -95,7 +98,6 @@ export function authenticate(raw: FrameSocket, options: { secret: string; selfId
         resolve(authenticated);
       }
     });
-    if (!raw.send(handshake.challenge())) fail(new GrexError('GREX_ERR_BLEET_AUTH', 'the connection closed before authentication'));
   });
 }
 

@@ -15,7 +15,7 @@ import { AuthenticatedTransport, authenticate } from '../../../src/cluster/authe
 import { BLEET_PROTOCOL, decodeFrame, encodeFrame, type BleetMethod } from '../../../src/cluster/bleet-messages.js';
 import { MemoryNetwork, MemoryTransport } from '../../../src/cluster/memory-transport.js';
 import type { MemberInfo } from '../../../src/cluster/membership.js';
-import type { FrameSocket } from '../../../src/cluster/transport.js';
+import { FrameSocketBase, type FrameSocket } from '../../../src/cluster/transport.js';
 import { GrexError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -91,6 +91,41 @@ function authError(err: unknown): true {
 }
 
 const helloFrame = (nodeId: string) => encodeFrame({ t: 'hello', proto: BLEET_PROTOCOL, flocks: FLOCKS, member: member(nodeId) });
+
+/** A socket the test drives by hand: frames it is sent are recorded, frames from the peer are pushed in. */
+class HandSocket extends FrameSocketBase {
+  readonly remote = 'hand';
+  readonly bufferedBytes = 0;
+  readonly sent: Uint8Array[] = [];
+  send(frame: Uint8Array): boolean {
+    if (this.isClosed) return false;
+    this.sent.push(frame);
+    return true;
+  }
+  push(frame: Uint8Array): void {
+    this.receive(frame);
+  }
+  close(reason: string): void {
+    this.markClosed(reason);
+  }
+}
+
+describe('authenticate', () => {
+  test('a challenge that arrived before the handshake started is answered after this end’s own challenge', async () => {
+    const socket = new HandSocket();
+    const peer = new BleetHandshake({ secret: SECRET, selfId: 'client', role: 'dialer' });
+    socket.push(peer.challenge()); // already waiting when authenticate begins
+    const done = authenticate(socket, { secret: SECRET, selfId: 'server', role: 'listener', timeoutMs: 5000 });
+    assert.deepEqual(
+      socket.sent.map((f) => decodeAuthFrame(f).t),
+      ['challenge', 'proof'],
+    );
+    const proof = peer.receive(socket.sent[0]!).send!;
+    assert.deepEqual(peer.receive(socket.sent[1]!), { authenticated: 'server' });
+    socket.push(proof);
+    assert.equal((await done).authenticatedAs, 'client');
+  });
+});
 
 describe('AuthenticatedTransport', () => {
   test('peers with the same secret authenticate, say hello and exchange requests', async () => {

@@ -198,10 +198,20 @@ export const ERRORS = {
     retryable: false,
     summary: 'A peer sent a frame that is not a valid bleet (bad msgpack, unknown type or method, wrong field types, too large); its connection was closed.',
   },
+  GREX_ERR_BLEET_AUTH: {
+    status: null,
+    retryable: false,
+    summary: 'A peer connection did not prove it knows the cluster secret (no secret, a wrong one, a replayed handshake, or a frame before authenticating); it was closed before any bleet was read.',
+  },
   GREX_ERR_CLUSTER_MISMATCH: {
     status: null,
     retryable: false,
     summary: 'A peer speaks another bleet protocol version or has another number of flocks; it cannot join this cluster.',
+  },
+  GREX_ERR_UNAUTHORIZED: {
+    status: 401,
+    retryable: false,
+    summary: 'An admin endpoint was called without the node\'s admin token (Authorization: Bearer <token>), or with a wrong one.',
   },
   GREX_ERR_DATA_LOCKED: {
     status: null,

@@ -15,6 +15,7 @@
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import {
+  AuthenticatedTransport,
   ClusterNode,
   FlockGates,
   FlockLeadership,
@@ -39,6 +40,8 @@ import type { ItemListing, NodeApi, RouteInfo } from './http/node-api.js';
 import { assertBucketKey, assertItemKey, assertJobName, flockOf } from './keys.js';
 import { createLogger, type Logger } from './log.js';
 import { generateNodeId, loadNodeId } from './node-identity.js';
+import { readClusterSecret, securityWarnings } from './node-security.js';
+import { readTls, type TlsMaterial } from './tls.js';
 import { encodeJobValue, FlockClock, Scheduler, type ItemWrite, type JobRequest } from './scheduler/index.js';
 import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
 import {
@@ -81,6 +84,7 @@ interface Parts {
   clock: FlockClock;
   jobs: Record<string, string>;
   transport: Transport | null;
+  tls: TlsMaterial | null;
   seedUrls: string[];
   knownMembers: MemberInfo[];
   saveMembers: ((members: MemberInfo[]) => void) | undefined;
@@ -99,6 +103,7 @@ export class GrexNode implements NodeApi {
   readonly #scheduler: Scheduler;
   readonly #leadership: FlockLeadership;
   #http: FastifyInstance | null = null;
+  readonly #tls: TlsMaterial | null;
   #ready = false;
   #stopping: Promise<void> | null = null;
   #leaving: Promise<void> | null = null;
@@ -113,6 +118,7 @@ export class GrexNode implements NodeApi {
     this.#pool = parts.pool;
     this.#clock = parts.clock;
     this.#url = parts.config.url ?? '';
+    this.#tls = parts.tls;
     const { config } = parts;
     this.#scheduler = new Scheduler({
       pool: parts.pool,
@@ -185,6 +191,9 @@ export class GrexNode implements NodeApi {
       }
     }
     const logger = givenLogger ?? createLogger({ level: config.logLevel });
+    const secret = await readClusterSecret(config);
+    const tls = await readTls(config);
+    for (const warning of securityWarnings(config, secret !== undefined)) logger.warn({ security: true }, warning);
     const dataDir = resolve(config.data);
     const onStoreError = (err: Error) => logger.error({ err }, 'store background work failed; retrying');
     const store =
@@ -213,9 +222,12 @@ export class GrexNode implements NodeApi {
         },
         onError: (err) => logger.error({ err }, 'job thread error'),
       });
-      const transport =
+      const plainTransport =
         givenTransport ??
-        (config.bleet === false ? null : bleetTransport(config.bleet, Math.floor(config.bleetMaxFrameMb * MIB)));
+        (config.bleet === false ? null : bleetTransport(config.bleet, Math.floor(config.bleetMaxFrameMb * MIB), tls));
+      // With a secret, no connection reaches the bleet link before it proved it knows it.
+      const transport =
+        plainTransport === null || secret === undefined ? plainTransport : new AuthenticatedTransport(plainTransport, { secret, selfId: nodeId, logger });
       node = new GrexNode({
         nodeId,
         config,
@@ -225,7 +237,8 @@ export class GrexNode implements NodeApi {
         clock: new FlockClock(store),
         jobs,
         transport,
-        seedUrls: [...config.peers.map((p) => `ws://${p}`), ...(seedUrls ?? [])],
+        tls,
+        seedUrls: [...config.peers.map((p) => `${tls === null ? 'ws' : 'wss'}://${p}`), ...(seedUrls ?? [])],
         knownMembers: persistent ? (await loadMembers(dataDir)).filter((m) => m.nodeId !== nodeId) : [],
         saveMembers: persistent ? memberSaver(dataDir, (err) => logger.warn({ err }, 'cannot save the member table')) : undefined,
       });
@@ -257,13 +270,18 @@ export class GrexNode implements NodeApi {
       return;
     }
     const { host, port } = splitHostPort(this.config.http);
-    const app = createHttpServer(this, { bodyLimitBytes: Math.floor(this.config.bodyLimitMb * MIB), logger: this.logger });
+    const app = createHttpServer(this, {
+      bodyLimitBytes: Math.floor(this.config.bodyLimitMb * MIB),
+      logger: this.logger,
+      admin: { token: this.config.adminToken, protectReads: this.config.protectReads },
+      ...(this.#tls === null ? {} : { https: { key: this.#tls.key, cert: this.#tls.cert } }),
+    });
     await app.listen({ host, port });
     this.#http = app;
     const address = app.server.address();
     if (this.#url === '' && address !== null && typeof address === 'object') {
       const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      this.#url = `http://${shownHost}:${address.port}`;
+      this.#url = `${this.#tls === null ? 'http' : 'https'}://${shownHost}:${address.port}`;
     }
     this.cluster.setHttpUrl(this.#url);
   }
@@ -723,9 +741,9 @@ function splitHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, separator).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(separator + 1)) };
 }
 
-function bleetTransport(address: string, maxFrameBytes: number): Transport {
+function bleetTransport(address: string, maxFrameBytes: number, tls: TlsMaterial | null): Transport {
   const { host, port } = splitHostPort(address);
-  return new WsTransport({ host, port, maxFrameBytes });
+  return new WsTransport({ host, port, maxFrameBytes, ...(tls === null ? {} : { tls }) });
 }
 
 /** Starts a Grex node in this process. */

@@ -5,6 +5,7 @@
  */
 export { startNode, GrexNode, type StartNodeOptions, type SubmitResult } from './grex-node.js';
 export { grexRoutes, createHttpServer, MAX_PARAM_LENGTH, type GrexRoutesOptions } from './http/server.js';
+export { adminGuard, type AdminGuardOptions, type AdminLevel } from './http/admin-guard.js';
 export type { NodeApi, RouteInfo } from './http/node-api.js';
 export { GrexError, ERRORS, isErrorCode, type ErrorCode, type ErrorSpec, type WireError } from './errors.js';
 export { defineJob, type Job, type JobContext, type GrexJobs, type JobData, type JobResult, type JobName, type Jsonified } from './job.js';

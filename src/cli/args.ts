@@ -52,18 +52,31 @@ export function parseStartArgs(argv: string[]): StartArgs {
 export interface ClientArgs {
   positionals: string[];
   url: string;
+  /** `--admin-token`, else GREX_ADMIN_TOKEN: sent as `Authorization: Bearer`. */
+  adminToken: string | undefined;
+  /** `--tls-ca`, else GREX_TLS_CA: a PEM CA file to trust for https nodes. */
+  tlsCa: string | undefined;
   help: boolean;
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
 /** Arguments of the commands that talk to a running node (submit, status). */
-export function parseClientArgs(argv: string[]): ClientArgs {
+export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ClientArgs {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv,
-      options: { url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        url: { type: 'string' },
+        'admin-token': { type: 'string' },
+        'tls-ca': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -73,6 +86,8 @@ export function parseClientArgs(argv: string[]): ClientArgs {
   return {
     positionals: parsed.positionals,
     url: parsed.values.url ?? DEFAULT_URL,
+    adminToken: nonEmpty(parsed.values['admin-token']) ?? nonEmpty(env[OPTIONS.adminToken.env]),
+    tlsCa: nonEmpty(parsed.values['tls-ca']) ?? nonEmpty(env[OPTIONS.tlsCa.env]),
     help: parsed.values.help === true,
   };
 }
@@ -85,7 +100,7 @@ export function startUsage(): string {
     'Starts a Grex node (defaults: HTTP on 127.0.0.1:8080, data in ./grex-data, jobs from ./jobs).',
     '',
     '  --config <file.json>     GREX_CONFIG                  JSON file of options (camelCase keys)',
-    '  --print-config                                        print the effective configuration and exit',
+    '  --print-config                                        print the effective configuration (secrets masked) and exit',
     ...lines,
   ].join('\n');
 }

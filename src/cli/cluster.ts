@@ -108,7 +108,7 @@ export async function cluster(argv: string[]): Promise<void> {
     for (let i = 0; i < count; i++) {
       const name = `node-${i + 1}`;
       const args = ['--http', withPort(http, i), '--bleet', withPort(bleet, i), '--data', join(data, name), '--node-id', name, ...passOn];
-      if (i > 0) args.push('--peers', started[0]!.bleetUrl.replace(/^ws:\/\//, ''));
+      if (i > 0) args.push('--peers', started[0]!.bleetUrl.replace(/^wss?:\/\//, ''));
       started.push(await startOne(name, args));
     }
   } catch (err) {

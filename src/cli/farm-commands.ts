@@ -5,31 +5,27 @@
  *   grex remove <nodeId> [--url URL]            remove a dead member for good
  *   grex farm <nodeId>=<farm>... [--url URL]    set a manual farm plan, e.g. a=0-511 b=512-1023
  */
-import { GrexError, fromWire } from '../errors.js';
-import { parseClientArgs } from './args.js';
+import { fromWire, GrexError } from '../errors.js';
+import { parseClientArgs, type ClientArgs } from './args.js';
+import { callNode } from './node-call.js';
 
-async function call(method: string, url: string, body?: unknown): Promise<Record<string, unknown>> {
-  const response = await fetch(url, {
-    method,
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  }).catch((err: Error) => {
-    throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `${url} is not reachable: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-  });
-  const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!response.ok) throw fromWire(answer);
-  return answer;
+/** An admin call; an error answer becomes its GrexError. */
+async function call(args: ClientArgs, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const answer = await callNode(args, method, path, body);
+  const parsed = (answer.body ?? {}) as { error?: { code?: unknown; message?: unknown; data?: unknown } } & Record<string, unknown>;
+  if (answer.status >= 300 || parsed.error !== undefined) throw fromWire(parsed.error ?? { message: `HTTP ${answer.status}` });
+  return parsed;
 }
 
 export async function leave(argv: string[]): Promise<void> {
   const args = parseClientArgs(argv);
-  const base = args.url.replace(/\/+$/, '');
-  console.log(JSON.stringify(await call('POST', `${base}/cluster/leave`)));
+  console.log(JSON.stringify(await call(args, 'POST', '/cluster/leave')));
   // Follow the drain until the node has stopped (it no longer answers).
   for (;;) {
-    const view = await fetch(`${base}/cluster`).then(
-      (r) => r.json() as Promise<Record<string, unknown>>,
-      () => null,
-    );
+    const view = await call(args, 'GET', '/cluster').catch((err: GrexError) => {
+      if (err.code === 'GREX_ERR_NODE_UNREACHABLE') return null;
+      throw err;
+    });
     if (view === null) break;
     console.log(`still herding ${String(view.flocksHerding)} flock(s), leading ${String(view.flocksLeading)}`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -41,8 +37,7 @@ export async function remove(argv: string[]): Promise<void> {
   const args = parseClientArgs(argv);
   const [nodeId, ...rest] = args.positionals;
   if (nodeId === undefined || rest.length > 0) throw new GrexError('GREX_ERR_CONFIG_INVALID', 'usage: grex remove <nodeId> [--url URL]');
-  const base = args.url.replace(/\/+$/, '');
-  console.log(JSON.stringify(await call('POST', `${base}/cluster/members/${encodeURIComponent(nodeId)}/remove`), null, 2));
+  console.log(JSON.stringify(await call(args, 'POST', `/cluster/members/${encodeURIComponent(nodeId)}/remove`), null, 2));
 }
 
 export async function farm(argv: string[]): Promise<void> {
@@ -54,6 +49,5 @@ export async function farm(argv: string[]): Promise<void> {
     if (at <= 0) throw new GrexError('GREX_ERR_CONFIG_INVALID', `"${part}" is not <nodeId>=<farm>`);
     farms[part.slice(0, at)] = part.slice(at + 1);
   }
-  const base = args.url.replace(/\/+$/, '');
-  console.log(JSON.stringify(await call('PUT', `${base}/cluster/farm`, { farms }), null, 2));
+  console.log(JSON.stringify(await call(args, 'PUT', '/cluster/farm', { farms }), null, 2));
 }

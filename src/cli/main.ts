@@ -6,17 +6,22 @@
  *   grex submit <bucketKey> <jobName> [json] [--url URL] run a job, print { result, activeNode }
  *   grex status [--url URL]                              print a node's health and readiness
  *   grex leave | remove | farm                           rebalancing (farm-commands.ts)
+ *
+ * submit and status take --admin-token (or GREX_ADMIN_TOKEN), sent to admin
+ * endpoints, and --tls-ca (or GREX_TLS_CA) to trust a cluster's own CA.
  */
 import { readFileSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import { GrexClient } from '../client/grex-client.js';
 import { loadConfig } from '../config/load-config.js';
-import { GrexError } from '../errors.js';
+import { maskSecrets } from '../config/options.js';
+import { fromWire, GrexError } from '../errors.js';
 import { startNode } from '../grex-node.js';
 import { createLogger } from '../log.js';
 import { parseClientArgs, parseStartArgs, startUsage } from './args.js';
 import { cluster } from './cluster.js';
 import { farm, leave, remove } from './farm-commands.js';
+import { callNode, readCa } from './node-call.js';
 
 const USAGE = `Usage:
   grex start [options]                                  start a node (grex start --help lists options)
@@ -28,7 +33,10 @@ const USAGE = `Usage:
   grex farm <nodeId>=<farm>... [--url URL]              set a manual farm plan, e.g. a=0-511 b=512-1023
   grex --version
 
---url defaults to http://127.0.0.1:8080.`;
+--url defaults to http://127.0.0.1:8080. submit, status, leave, remove and farm also take
+--admin-token <token> (or GREX_ADMIN_TOKEN; sent as Authorization: Bearer to
+admin endpoints such as GET /cluster with protectReads) and --tls-ca <ca.pem>
+(or GREX_TLS_CA; the CA to trust for https nodes).`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -43,7 +51,7 @@ async function start(argv: string[]): Promise<void> {
   }
   const config = await loadConfig({ file: args.configFile, env: process.env, flags: args.flags });
   if (args.printConfig) {
-    console.log(JSON.stringify(config, null, 2));
+    console.log(JSON.stringify(maskSecrets(config), null, 2));
     return;
   }
   const logger = createLogger({ level: config.logLevel });
@@ -72,19 +80,22 @@ async function submit(argv: string[]): Promise<void> {
       throw new GrexError('GREX_ERR_BODY_MALFORMED', `job data is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const answer = await new GrexClient(args.url).submit(bucketKey, jobName, data);
-  console.log(JSON.stringify(answer, null, 2));
+  const client = new GrexClient(args.url, { ...(args.tlsCa === undefined ? {} : { ca: readCa(args.tlsCa) }) });
+  try {
+    const answer = await client.submit(bucketKey, jobName, data);
+    console.log(JSON.stringify(answer, null, 2));
+  } finally {
+    client.close();
+  }
 }
 
 async function status(argv: string[]): Promise<void> {
   const args = parseClientArgs(argv);
-  const base = args.url.replace(/\/+$/, '');
-  const health: Record<string, unknown> = await fetch(`${base}/health`).then((r) => r.json() as Promise<Record<string, unknown>>, (err: Error) => {
-    throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `${base} is not reachable: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-  });
-  const ready = await fetch(`${base}/ready`).then((r) => r.ok);
-  const view = (await fetch(`${base}/cluster`).then((r) => r.json())) as Record<string, unknown>;
-  console.log(JSON.stringify({ ...health, ready, cluster: view }, null, 2));
+  const health = (await callNode(args, 'GET', '/health')).body as Record<string, unknown>;
+  const ready = (await callNode(args, 'GET', '/ready')).status === 200;
+  const view = await callNode(args, 'GET', '/cluster');
+  if (view.status === 401) throw fromWire((view.body as { error: object }).error);
+  console.log(JSON.stringify({ ...health, ready, cluster: view.body }, null, 2));
   if (!ready) process.exitCode = 1;
 }
 

@@ -11,12 +11,15 @@
 import { fromWire, GrexError } from '../errors.js';
 import { flockOf } from '../keys.js';
 import type { GrexJobs, JobDataArgs, Jsonified, JobName, JobResult, UntypedJobName } from '../job.js';
+import { header, httpAgents, httpRequest, type HttpAgents, type HttpAnswer } from './http-request.js';
 
 export interface GrexClientOptions {
   /** Per-request timeout in milliseconds (default 60 000). */
   timeoutMs?: number;
   /** Most flocks to remember (default 65 536). */
   maxRemembered?: number;
+  /** PEM CA certificate(s) to trust for https nodes instead of the system CAs (a cluster with its own CA). */
+  ca?: string | Buffer;
 }
 
 export interface ClientSubmitResult<R> {
@@ -45,6 +48,7 @@ export class GrexClient {
   readonly #timeoutMs: number;
   readonly #maxRemembered: number;
   readonly #activeByFlock = new Map<number, string>();
+  readonly #agents: HttpAgents;
   #flocks: number | null = null;
   #nextSeed = 0;
 
@@ -55,6 +59,13 @@ export class GrexClient {
     this.seeds = list;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#maxRemembered = options.maxRemembered ?? 65_536;
+    this.#agents = httpAgents({ ca: options.ca });
+  }
+
+  /** Closes the client's idle keep-alive connections. */
+  close(): void {
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
 
   /** The node this client would send a bucket's job to now. */
@@ -84,7 +95,7 @@ export class GrexClient {
     const path = `/buckets/${encodeURIComponent(bucketKey)}/jobs/${encodeURIComponent(jobName)}`;
     const body = JSON.stringify(data ?? null);
     const first = this.targetFor(bucketKey);
-    let response: Response;
+    let response: HttpAnswer;
     try {
       response = await this.#post(first + path, body);
     } catch (err) {
@@ -94,19 +105,20 @@ export class GrexClient {
       this.#forget(first);
       response = await this.#postToSeeds(path, body, first, err);
     }
-    const text = await response.text();
+    const text = response.text;
     let parsed: { result?: R; activeNode?: string; error?: { code?: string; message?: string; data?: unknown } };
     try {
       parsed = JSON.parse(text) as typeof parsed;
     } catch {
       throw new GrexError('GREX_ERR_INTERNAL', `unexpected answer (${response.status}): ${text.slice(0, 200)}`);
     }
-    if (!response.ok || parsed.error !== undefined) throw fromWire(parsed.error ?? { message: `HTTP ${response.status}` });
-    this.#remember(response.headers.get('grex-flock'), parsed.activeNode);
+    const ok = response.status >= 200 && response.status < 300;
+    if (!ok || parsed.error !== undefined) throw fromWire(parsed.error ?? { message: `HTTP ${response.status}` });
+    this.#remember(header(response, 'grex-flock') ?? null, parsed.activeNode);
     return { result: parsed.result as R, activeNode: parsed.activeNode ?? first };
   }
 
-  async #postToSeeds(path: string, body: string, failed: string, firstError: unknown): Promise<Response> {
+  async #postToSeeds(path: string, body: string, failed: string, firstError: unknown): Promise<HttpAnswer> {
     for (const seed of this.seeds) {
       if (seed === failed) continue;
       try {
@@ -118,12 +130,13 @@ export class GrexClient {
     throw new GrexError('GREX_ERR_NODE_UNREACHABLE', `no Grex node reachable (${describe(firstError)})`, { seeds: [...this.seeds] });
   }
 
-  #post(url: string, body: string): Promise<Response> {
-    return fetch(url, {
+  #post(url: string, body: string): Promise<HttpAnswer> {
+    return httpRequest(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body,
-      signal: AbortSignal.timeout(this.#timeoutMs),
+      timeoutMs: this.#timeoutMs,
+      agents: this.#agents,
     });
   }
 

@@ -166,6 +166,12 @@ export class BleetLink {
         ),
       );
     }
+    const proven = this.socket.authenticatedAs;
+    if (proven !== undefined && proven !== frame.member.nodeId) {
+      return this.#refuse(
+        new GrexError('GREX_ERR_BLEET_AUTH', `${this.socket.remote} authenticated as ${proven} but said hello as ${frame.member.nodeId}`),
+      );
+    }
     try {
       this.#handlers.onHello(this, frame.member);
     } catch (err) {

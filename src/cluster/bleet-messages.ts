@@ -368,6 +368,8 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 'res':
       if (bool(o, 'ok')) return { t: 'res', id: int(o, 'id', 1), ok: true, b: o.b };
       return { t: 'res', id: int(o, 'id', 1), ok: false, e: readWireError(o.e) };
+    case 'challenge':
+      return fail('the peer wants to authenticate first: it has a cluster secret (option secret) and this node has none');
     default:
       return fail(`unknown frame type ${JSON.stringify(o.t)}`);
   }

@@ -18,6 +18,8 @@ export interface FrameSocket {
   close(reason: string): void;
   /** Who is at the other end, for logs. */
   readonly remote: string;
+  /** The node id the peer proved with the cluster secret (authenticated-transport.ts); its hello must match. */
+  readonly authenticatedAs?: string;
 }
 
 export interface Transport {

@@ -3,9 +3,22 @@
  * (perMessageDeflate off: frames are small or already compact msgpack), a
  * maximum frame size enforced by ws itself, and bufferutil's native masking
  * when the optional package is installed (ws picks it up on its own).
+ *
+ * With `tls`, the listener is wss:// (an https server carries the upgrade)
+ * and dials verify the peer's certificate against `tls.ca` (or the system
+ * CAs); a plaintext ws:// URL is then refused rather than dialled.
  */
+import type { EventEmitter } from 'node:events';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
+
+export interface WsTlsOptions {
+  key: Buffer;
+  cert: Buffer;
+  /** CA certificates that sign the peers' certificates; default: the system CAs. */
+  ca?: Buffer;
+}
 
 export interface WsTransportOptions {
   host: string;
@@ -13,6 +26,8 @@ export interface WsTransportOptions {
   maxFrameBytes: number;
   /** Give up opening a connection after this long. */
   connectTimeoutMs?: number;
+  /** wss:// instead of ws://. */
+  tls?: WsTlsOptions;
 }
 
 function toBytes(data: RawData): Uint8Array {
@@ -63,6 +78,7 @@ class WsFrameSocket extends FrameSocketBase {
 export class WsTransport implements Transport {
   readonly #options: WsTransportOptions;
   #server: WebSocketServer | null = null;
+  #https: HttpsServer | null = null;
   readonly #sockets = new Set<WsFrameSocket>();
 
   constructor(options: WsTransportOptions) {
@@ -71,20 +87,31 @@ export class WsTransport implements Transport {
 
   listen(onSocket: (socket: FrameSocket) => void): Promise<string> {
     return new Promise((resolve, reject) => {
-      const server = new WebSocketServer({
-        host: this.#options.host,
-        port: this.#options.port,
-        perMessageDeflate: false,
-        maxPayload: this.#options.maxFrameBytes,
-      });
-      server.once('error', reject);
-      server.once('listening', () => {
-        server.off('error', reject);
-        server.on('error', () => {}); // errors of single connections surface on their sockets
-        const address = server.address();
+      const tls = this.#options.tls;
+      const common = { perMessageDeflate: false, maxPayload: this.#options.maxFrameBytes };
+      let server: WebSocketServer;
+      let listening: EventEmitter; // whichever owns the port
+      if (tls === undefined) {
+        server = new WebSocketServer({ host: this.#options.host, port: this.#options.port, ...common });
+        listening = server;
+      } else {
+        const https = createHttpsServer({ key: tls.key, cert: tls.cert });
+        // A client that fails the TLS handshake (plaintext, wrong CA) just goes away.
+        https.on('tlsClientError', (_err, socket) => socket.destroy());
+        server = new WebSocketServer({ server: https, ...common });
+        this.#https = https;
+        listening = https;
+        https.listen(this.#options.port, this.#options.host);
+      }
+      listening.once('error', reject);
+      listening.once('listening', () => {
+        listening.off('error', reject);
+        listening.on('error', () => {}); // errors of single connections surface on their sockets
+        server.on('error', () => {});
+        const address = (this.#https ?? server).address();
         if (address === null || typeof address === 'string') return resolve(String(address));
         const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-        resolve(`ws://${host}:${address.port}`);
+        resolve(`${tls === undefined ? 'ws' : 'wss'}://${host}:${address.port}`);
       });
       server.on('connection', (ws, request) => {
         const socket = new WsFrameSocket(ws, `${request.socket.remoteAddress}:${request.socket.remotePort}`);
@@ -101,11 +128,16 @@ export class WsTransport implements Transport {
   }
 
   dial(url: string): Promise<FrameSocket> {
+    const tls = this.#options.tls;
+    if (tls !== undefined && !url.startsWith('wss://')) {
+      return Promise.reject(new Error(`refusing to dial ${url} in plaintext: this node uses TLS (wss://)`));
+    }
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         perMessageDeflate: false,
         maxPayload: this.#options.maxFrameBytes,
         handshakeTimeout: this.#options.connectTimeoutMs ?? 5000,
+        ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
       });
       const onError = (err: Error) => {
         ws.terminate();
@@ -125,7 +157,13 @@ export class WsTransport implements Transport {
     for (const socket of this.#sockets) socket.close('transport closing');
     this.#sockets.clear();
     const server = this.#server;
+    const https = this.#https;
     this.#server = null;
+    this.#https = null;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (https !== null) {
+      https.closeAllConnections();
+      await new Promise<void>((resolve) => https.close(() => resolve()));
+    }
   }
 }

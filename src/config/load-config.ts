@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { GrexError } from '../errors.js';
-import { defaultConfig, OPTION_NAMES, OPTIONS, type GrexConfig, type GrexConfigInput, type OptionName } from './options.js';
+import { defaultConfig, MASKED, OPTION_NAMES, OPTIONS, type GrexConfig, type GrexConfigInput, type OptionName } from './options.js';
 
 export const CONFIG_FILE_ENV = 'GREX_CONFIG';
 
@@ -31,7 +31,8 @@ function invalid(where: string, message: string): GrexError {
 function parseValue(name: OptionName, value: unknown, where: string): unknown {
   const result = OPTIONS[name].schema.safeParse(value);
   if (!result.success) {
-    const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    // A secret is never echoed, not even a wrong one.
+    const shown = (OPTIONS[name] as { secret?: boolean }).secret === true ? MASKED : typeof value === 'string' ? JSON.stringify(value) : String(value);
     throw invalid(where, `${result.error.issues[0]?.message ?? 'invalid value'} (got ${shown})`);
   }
   return result.data;
@@ -93,20 +94,37 @@ export async function readConfigFile(path: string): Promise<GrexConfigInput> {
   return parseOptionsObject(parsed, `config file ${full}`);
 }
 
+/** Checks options that only make sense together; the message names them. */
+export function checkCombinations(config: GrexConfig): GrexConfig {
+  if (config.secret !== undefined && config.secretFile !== undefined) {
+    throw invalid('options secret and secretFile', 'give the cluster secret one way, not both');
+  }
+  if ((config.tlsKey === undefined) !== (config.tlsCert === undefined)) {
+    throw invalid(config.tlsKey === undefined ? 'option tlsCert' : 'option tlsKey', 'TLS needs both tlsKey and tlsCert');
+  }
+  if (config.tlsCa !== undefined && config.tlsKey === undefined) {
+    throw invalid('option tlsCa', 'needs tlsKey and tlsCert too (a node either uses TLS for HTTP and bleets or does not)');
+  }
+  if (config.protectReads && config.adminToken === undefined) {
+    throw invalid('option protectReads', 'needs adminToken (the token readers must send)');
+  }
+  return config;
+}
+
 /** The effective configuration: defaults < file < environment < flags < options. */
 export async function loadConfig(sources: ConfigSources): Promise<GrexConfig> {
   const env = sources.env ?? {};
   const file = sources.file ?? env[CONFIG_FILE_ENV];
-  return {
+  return checkCombinations({
     ...defaultConfig(),
     ...(file === undefined || file === '' ? {} : await readConfigFile(file)),
     ...parseEnv(env),
     ...parseFlags(sources.flags ?? {}),
     ...(sources.options === undefined ? {} : parseOptionsObject(sources.options, 'option')),
-  };
+  });
 }
 
 /** Options given in code over the defaults (no file, no environment). */
 export function resolveConfig(options: GrexConfigInput = {}): GrexConfig {
-  return { ...defaultConfig(), ...parseOptionsObject(options, 'option') };
+  return checkCombinations({ ...defaultConfig(), ...parseOptionsObject(options, 'option') });
 }

@@ -24,6 +24,8 @@ interface OptionSpec<S extends z.ZodType = z.ZodType> {
   flag: string;
   env: string;
   description: string;
+  /** Its value is never shown (`--print-config` masks it). */
+  secret?: boolean;
 }
 
 function option<S extends z.ZodType>(spec: OptionSpec<S>): OptionSpec<S> {
@@ -246,6 +248,57 @@ export const OPTIONS = {
     env: 'GREX_TRANSFER_MBPS',
     description: 'Rate limit of copying flocks to this node (a flock it gained, or catching up), in MiB/s, so transfers never starve jobs.',
   }),
+  secret: option({
+    schema: z.string().min(16, 'use at least 16 characters (for example `openssl rand -hex 32`)').max(1024).optional(),
+    default: () => undefined,
+    flag: 'secret',
+    env: 'GREX_SECRET',
+    description: 'Cluster secret: every bleet connection must prove it knows it (HMAC challenge–response; the secret never travels) before anything else is read. Every node of a cluster needs the same one.',
+    secret: true,
+  }),
+  secretFile: option({
+    schema: z.string().min(1).optional(),
+    default: () => undefined,
+    flag: 'secret-file',
+    env: 'GREX_SECRET_FILE',
+    description: 'File holding the cluster secret (instead of `secret`; surrounding whitespace is ignored).',
+  }),
+  tlsKey: option({
+    schema: z.string().min(1).optional(),
+    default: () => undefined,
+    flag: 'tls-key',
+    env: 'GREX_TLS_KEY',
+    description: 'PEM private key file; with `tlsCert`, HTTP is served as https and bleets as wss.',
+  }),
+  tlsCert: option({
+    schema: z.string().min(1).optional(),
+    default: () => undefined,
+    flag: 'tls-cert',
+    env: 'GREX_TLS_CERT',
+    description: 'PEM certificate (chain) file of this node, for HTTPS and WSS.',
+  }),
+  tlsCa: option({
+    schema: z.string().min(1).optional(),
+    default: () => undefined,
+    flag: 'tls-ca',
+    env: 'GREX_TLS_CA',
+    description: 'PEM CA file that signs the peers\' certificates: dialled wss:// peers are verified against it. Default: the system CAs.',
+  }),
+  adminToken: option({
+    schema: z.string().min(16, 'use at least 16 characters (for example `openssl rand -hex 32`)').max(1024).optional(),
+    default: () => undefined,
+    flag: 'admin-token',
+    env: 'GREX_ADMIN_TOKEN',
+    description: 'Admin endpoints that change the cluster require `Authorization: Bearer <token>` (401 GREX_ERR_UNAUTHORIZED otherwise).',
+    secret: true,
+  }),
+  protectReads: option({
+    schema: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
+    default: () => false,
+    flag: 'protect-reads',
+    env: 'GREX_PROTECT_READS',
+    description: '`true`: the admin token is also required to read the cluster views (GET /cluster, /cluster/flocks/:flock, /metrics).',
+  }),
   faultInjection: option({
     schema: z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean()),
     default: () => false,
@@ -271,6 +324,18 @@ export type GrexConfig = { -readonly [K in OptionName]: z.output<(typeof OPTIONS
 export type GrexConfigInput = Partial<GrexConfig>;
 
 export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[];
+
+/** Shown instead of the value of a secret option. */
+export const MASKED = '********';
+
+/** The configuration as it may be shown: values of secret options replaced by MASKED. */
+export function maskSecrets(config: GrexConfigInput): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...config };
+  for (const name of OPTION_NAMES) {
+    if ((OPTIONS[name] as OptionSpec).secret === true && shown[name] !== undefined) shown[name] = MASKED;
+  }
+  return shown;
+}
 
 export function defaultConfig(): GrexConfig {
   const config: Record<string, unknown> = {};

@@ -4,6 +4,9 @@
  *   GET /ready             -> 200 once the node takes jobs, 503 before and while stopping
  *   GET /cluster           -> members and their states, the farm map's version and summary, counters
  *   GET /cluster/flocks/:flock -> herders, active node, promised term, and (on the active node) its term and in-sync herders
+ *   PUT /debug/faults      -> tests only: cut this node off from peers
+ *
+ * Admin levels (admin-guard.ts): the cluster views are `read`, the fault switch `write`.
  */
 import type { FastifyInstance } from 'fastify';
 import { GrexError } from '../errors.js';
@@ -23,13 +26,13 @@ export async function nodeRoutes(app: FastifyInstance, options: { node: NodeApi 
     sendValue(request, reply, { status: 'ok', nodeId: node.nodeId, url: node.url, uptimeSeconds: node.uptimeSeconds() }),
   );
 
-  app.get('/cluster', async (request, reply) => sendValue(request, reply, node.clusterInfo()));
+  app.get('/cluster', { config: { admin: 'read' } }, async (request, reply) => sendValue(request, reply, node.clusterInfo()));
 
-  app.get<{ Params: { flock: string } }>('/cluster/flocks/:flock', async (request, reply) =>
+  app.get<{ Params: { flock: string } }>('/cluster/flocks/:flock', { config: { admin: 'read' } }, async (request, reply) =>
     sendValue(request, reply, await node.describeFlock(/^\d+$/.test(request.params.flock) ? Number(request.params.flock) : -1)),
   );
 
-  app.put<{ Body: unknown }>('/debug/faults', async (request, reply) => {
+  app.put<{ Body: unknown }>('/debug/faults', { config: { admin: 'write' } }, async (request, reply) => {
     const body = request.body as { blocked?: unknown } | undefined;
     const blocked = body?.blocked;
     if (!Array.isArray(blocked) || !blocked.every((b) => typeof b === 'string')) {

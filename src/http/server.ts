@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { GrexError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { adminGuard, type AdminGuardOptions } from './admin-guard.js';
 import { itemRoutes } from './item-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { farmRoutes } from './farm-routes.js';
@@ -25,6 +26,8 @@ export interface GrexRoutesOptions {
   logger?: Logger;
   /** Largest request body of Grex's routes, in bytes. Default: the node's bodyLimitMb. */
   bodyLimitBytes?: number;
+  /** The admin token and whether reads need it too (admin-guard.ts). */
+  admin?: AdminGuardOptions;
 }
 
 /**
@@ -38,6 +41,7 @@ export const grexRoutes: FastifyPluginAsync<GrexRoutesOptions> = async (app, opt
   const { node } = options;
   const logger = options.logger ?? node.logger;
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err, logger));
+  app.addHook('onRequest', adminGuard(options.admin ?? {}));
   const bodyLimit = options.bodyLimitBytes ?? node.bodyLimitBytes;
   if (bodyLimit !== undefined) {
     app.addHook('onRoute', (route) => {
@@ -72,13 +76,17 @@ export function routesUrl(address: AddressInfo, prefix: string): string {
 export interface HttpServerOptions {
   bodyLimitBytes: number;
   logger?: Logger;
+  admin?: AdminGuardOptions;
+  /** Serve https with this key and certificate. */
+  https?: { key: Buffer; cert: Buffer };
 }
 
 /** Longest URL parameter: a 256-byte key percent-encoded is at most 768 characters. */
 export const MAX_PARAM_LENGTH = 1024;
 
 export function createHttpServer(node: NodeApi, options: HttpServerOptions): FastifyInstance {
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
+    ...(options.https === undefined ? {} : { https: options.https }),
     bodyLimit: options.bodyLimitBytes,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // While stopping, requests that still arrive get Grex's own GREX_ERR_SHUTTING_DOWN.
@@ -93,6 +101,11 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions): Fas
   app.setNotFoundHandler((request, reply) => {
     sendError(request, reply, new GrexError('GREX_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
-  app.register(grexRoutes, { node, bodyLimitBytes: options.bodyLimitBytes, ...(options.logger === undefined ? {} : { logger: options.logger }) });
-  return app;
+  app.register(grexRoutes, {
+    node,
+    bodyLimitBytes: options.bodyLimitBytes,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
+  });
+  return app as unknown as FastifyInstance;
 }

@@ -14,12 +14,20 @@ export async function startClusterProcess(t: Pick<TestContext, 'after'>, name: s
   return startNodeProcess(t, [...args, ...extra]);
 }
 
-/** Starts `names.length` nodes; every node after the first joins through the first. */
-export async function startProcessCluster(t: Pick<TestContext, 'after'>, names: string[], extra: (name: string) => string[] = () => []): Promise<NodeProcess[]> {
+/**
+ * Starts `names.length` nodes; every node after the first joins through the first.
+ * `view` reads a node's GET /cluster (default: plain fetch; TLS tests pass one that trusts their CA).
+ */
+export async function startProcessCluster(
+  t: Pick<TestContext, 'after'>,
+  names: string[],
+  extra: (name: string) => string[] = () => [],
+  view: ClusterViewReader = defaultView,
+): Promise<NodeProcess[]> {
   const first = await startClusterProcess(t, names[0]!, null, extra(names[0]!));
   const rest = await Promise.all(names.slice(1).map((name) => startClusterProcess(t, name, first, extra(name))));
   const nodes = [first, ...rest];
-  await waitForSettled(nodes);
+  await waitForSettled(nodes, view);
   return nodes;
 }
 
@@ -28,11 +36,15 @@ interface ClusterView {
   members: { nodeId: string; state: string; connected: boolean; learning: number }[];
 }
 
+export type ClusterViewReader = (url: string) => Promise<unknown>;
+
+const defaultView: ClusterViewReader = async (url) => (await requestJson(`${url}/cluster`)).body;
+
 /** Waits until every node sees all of `nodes` alive and connected, at one farm-map version, and nobody copying a flock. */
-export async function waitForSettled(nodes: readonly Pick<NodeProcess, 'url'>[]): Promise<void> {
+export async function waitForSettled(nodes: readonly Pick<NodeProcess, 'url'>[], view: ClusterViewReader = defaultView): Promise<void> {
   await waitFor(
     async () => {
-      const views = await Promise.all(nodes.map(async (n) => (await requestJson(`${n.url}/cluster`)).body as ClusterView));
+      const views = await Promise.all(nodes.map(async (n) => (await view(n.url)) as ClusterView));
       return views.every(
         (v) =>
           v.members.length === nodes.length &&

@@ -8,7 +8,7 @@ import { cliPath } from './paths.js';
 export interface NodeProcess {
   child: ChildProcess;
   url: string;
-  /** ws:// URL of its bleet listener ('' without one). */
+  /** ws:// (wss:// with TLS) URL of its bleet listener ('' without one). */
   bleetUrl: string;
   /** `host:port` of its bleet listener, as --peers takes it. */
   bleetAddress: string;
@@ -72,7 +72,7 @@ export async function startNodeProcess(
     child,
     url: ready.url,
     bleetUrl: ready.bleetUrl,
-    bleetAddress: ready.bleetUrl.replace(/^ws:\/\//, ''),
+    bleetAddress: ready.bleetUrl.replace(/^wss?:\/\//, ''),
     output: () => output,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -82,9 +82,9 @@ export async function startNodeProcess(
   };
 }
 
-/** Runs a grex command to completion. */
-export async function runCli(args: string[], options: { cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GREX_')));
+/** Runs a grex command to completion (with no GREX_* variables of this process, plus `env`). */
+export async function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GREX_'))), ...options.env };
   const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

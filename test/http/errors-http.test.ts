@@ -210,6 +210,15 @@ describe('HTTP errors', () => {
     assert.equal((await requestJson(`${node.url}/cluster`)).body.mode, 'auto');
   });
 
+  test('an admin endpoint without the admin token: GREX_ERR_UNAUTHORIZED (401)', async () => {
+    const app = Fastify();
+    await app.register(grexRoutes, { node, admin: { token: 'admin-token-0123456789' } });
+    const answer = await app.inject({ method: 'PUT', url: '/debug/faults', payload: { blocked: [] } });
+    assertError({ status: answer.statusCode, body: answer.json() }, 'GREX_ERR_UNAUTHORIZED', 401);
+    assert.equal(answer.headers['www-authenticate'], 'Bearer realm="grex"');
+    await app.close();
+  });
+
   test('every HTTP error code in the catalogue is produced by one of these requests', () => {
     // GREX_ERR_INTERNAL is a bug; GREX_ERR_JOB_DATA_INVALID only arises in process
     // (HTTP data is JSON or msgpack, which always reaches the job). Errors that need

@@ -18,6 +18,12 @@ const DESCRIBED_DEFAULTS: Partial<Record<OptionName, RegExp>> = {
   url: /http:\/\/<http address>/i,
   nodeId: /generated.*data folder/i,
   peers: /none/i,
+  secret: /none/i,
+  secretFile: /none/i,
+  tlsKey: /none/i,
+  tlsCert: /none/i,
+  tlsCa: /system CAs/i,
+  adminToken: /none/i,
 };
 
 interface DocRow {

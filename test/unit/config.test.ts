@@ -1,7 +1,9 @@
 // Covers building a node's configuration (src/config/load-config.ts,
 // src/config/options.ts, src/cli/args.ts): defaults, the precedence of the
 // sources, string-to-number conversion, refusal of unknown and invalid
-// values by name, `http: false`, and the same checks through `grex start`.
+// values by name (secrets never echoed), options that only work together,
+// `http: false`, and the same checks through `grex start`, whose
+// --print-config masks secrets.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,7 +20,7 @@ import {
   readConfigFile,
   resolveConfig,
 } from '../../src/config/load-config.js';
-import { defaultConfig, OPTION_NAMES, OPTIONS, type OptionName } from '../../src/config/options.js';
+import { defaultConfig, maskSecrets, MASKED, OPTION_NAMES, OPTIONS, type OptionName } from '../../src/config/options.js';
 import { parseStartArgs } from '../../src/cli/args.js';
 import { GrexError } from '../../src/errors.js';
 import { cliPath } from '../helpers/paths.js';
@@ -72,6 +74,7 @@ const DEFAULTS = {
   antiEntropyMs: 60_000,
   antiEntropyMbps: 8,
   transferMbps: 64,
+  protectReads: false,
   faultInjection: false,
   logLevel: 'info',
 };
@@ -202,6 +205,42 @@ describe('invalid values', () => {
     });
   }
 
+  test('a secret that is too short is refused by name, and the value is not echoed', async (t) => {
+    const short = 'hunter2';
+    for (const fn of [
+      () => parseOptionsObject({ secret: short }, 'option'),
+      () => parseEnv({ GREX_SECRET: short }),
+      () => parseFlags({ secret: short }),
+      () => parseEnv({ GREX_ADMIN_TOKEN: short }),
+      () => parseFlags({ adminToken: short }),
+    ]) {
+      const err = await assertConfigInvalid(fn, 'at least 16 characters');
+      assert.equal(err.message.includes(short), false, `${err.message} must not show the value`);
+      assert.match(err.message, /\*\*\*\*/);
+    }
+    const file = await writeJson(await tempDir(t), 'grex.json', { adminToken: short });
+    const err = await assertConfigInvalid(() => loadConfig({ file }), '"adminToken"');
+    assert.equal(err.message.includes(short), false);
+  });
+
+  test('options that only work together are refused naming them', async () => {
+    const secret = 's'.repeat(16);
+    await assertConfigInvalid(() => resolveConfig({ secret, secretFile: '/run/secrets/grex' }), 'secret and secretFile');
+    await assertConfigInvalid(() => loadConfig({ env: { GREX_SECRET: secret }, flags: { secretFile: '/run/secrets/grex' } }), 'secretFile');
+    await assertConfigInvalid(() => resolveConfig({ tlsKey: 'key.pem' }), 'tlsKey', 'tlsCert');
+    await assertConfigInvalid(() => loadConfig({ flags: { tlsCert: 'cert.pem' } }), 'option tlsCert', 'tlsKey');
+    await assertConfigInvalid(() => resolveConfig({ tlsCa: 'ca.pem' }), 'tlsCa');
+    await assertConfigInvalid(() => loadConfig({ env: { GREX_PROTECT_READS: 'true' } }), 'protectReads', 'adminToken');
+    assert.equal(resolveConfig({ tlsKey: 'k.pem', tlsCert: 'c.pem', tlsCa: 'ca.pem' }).tlsCa, 'ca.pem');
+    assert.equal(resolveConfig({ adminToken: secret, protectReads: true }).protectReads, true);
+  });
+
+  test('protectReads takes true and false as strings from the environment and flags, and nothing else', async () => {
+    assert.equal(parseEnv({ GREX_PROTECT_READS: 'true' }).protectReads, true);
+    assert.equal(parseFlags({ protectReads: 'false' }).protectReads, false);
+    await assertConfigInvalid(() => parseEnv({ GREX_PROTECT_READS: 'yes' }), 'GREX_PROTECT_READS');
+  });
+
   test('the error says where the value came from in its data', async () => {
     const err = await assertConfigInvalid(() => parseFlags({ workers: 'abc' }), '--workers');
     assert.deepEqual(err.data, { where: 'flag --workers' });
@@ -297,8 +336,8 @@ interface CliRun {
 }
 
 /** Runs the compiled `grex` CLI in `cwd` with no GREX_* variables from this process. */
-function runCli(args: string[], cwd: string): Promise<CliRun> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GREX_')));
+function runCli(args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('GREX_'))), ...extraEnv };
   return new Promise((resolve, reject) => {
     // A generous timeout: a CLI that wrongly starts a server never exits on its own.
     const child = spawn(process.execPath, [cliPath, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
@@ -330,6 +369,32 @@ describe('grex start', () => {
     assert.match(run.stderr, /wrokers/);
   });
 
+  test('an unknown or invalid GREX_* variable exits non-zero naming it', async (t) => {
+    const dir = await tempDir(t);
+    for (const [variable, value] of [['GREX_WROKERS', '2'], ['GREX_FSYNC', 'sometimes'], ['GREX_SECRET', 'short']] as const) {
+      const run = await runCli(['start'], dir, { [variable]: value });
+      assert.equal(run.signal, null, `not killed: ${run.stderr}`);
+      assert.notEqual(run.code, 0);
+      assert.match(run.stderr, /GREX_ERR_CONFIG_INVALID/);
+      assert.ok(run.stderr.includes(variable), `${run.stderr} names ${variable}`);
+    }
+  });
+
+  test('an invalid value in the config file exits non-zero naming the key', async (t) => {
+    const dir = await tempDir(t);
+    const file = await writeJson(dir, 'grex.json', { protectReads: 'sometimes' });
+    const run = await runCli(['start', '--config', file], dir);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /GREX_ERR_CONFIG_INVALID: config file .* key "protectReads"/);
+  });
+
+  test('a secret file that cannot be read stops the start naming secretFile', async (t) => {
+    const dir = await tempDir(t);
+    const run = await runCli(['start', '--secret-file', join(dir, 'missing'), '--store', 'memory', '--jobs', dir], dir);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /GREX_ERR_CONFIG_INVALID: option secretFile: cannot read .*missing \(ENOENT\)/);
+  });
+
   test('an unknown flag exits non-zero naming it', async (t) => {
     const run = await runCli(['start', '--wrokers', '2'], await tempDir(t));
     assert.notEqual(run.code, 0);
@@ -347,5 +412,33 @@ describe('grex start', () => {
     assert.equal(printed.http, DEFAULTS.http);
     assert.deepEqual(Object.keys(printed).sort(), Object.keys(DEFAULTS).sort());
     assert.equal(existsSync(join(dir, 'grex-data')), false, 'no data folder was created');
+  });
+
+  test('--print-config masks the cluster secret and the admin token, and shows the other security options', async (t) => {
+    const dir = await tempDir(t);
+    const secret = 'cluster-secret-never-printed-1234';
+    const token = 'admin-token-never-printed-5678';
+    const file = await writeJson(dir, 'grex.json', { adminToken: token, protectReads: true });
+    const run = await runCli(
+      ['start', '--print-config', '--config', file, '--secret', secret, '--tls-key', 'key.pem', '--tls-cert', 'cert.pem', '--tls-ca', 'ca.pem'],
+      dir,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.includes(secret), false, 'the secret is not printed');
+    assert.equal(run.stdout.includes(token), false, 'the admin token is not printed');
+    const printed = JSON.parse(run.stdout) as Record<string, unknown>;
+    assert.equal(printed.secret, '********');
+    assert.equal(printed.adminToken, '********');
+    assert.equal(printed.protectReads, true);
+    assert.deepEqual([printed.tlsKey, printed.tlsCert, printed.tlsCa], ['key.pem', 'cert.pem', 'ca.pem']);
+  });
+
+  test('maskSecrets masks exactly the options declared secret', () => {
+    const secretOptions = OPTION_NAMES.filter((name) => (OPTIONS[name] as { secret?: boolean }).secret === true);
+    assert.deepEqual(secretOptions.sort(), ['adminToken', 'secret']);
+    const config = { ...defaultConfig(), secret: 's'.repeat(16), adminToken: 't'.repeat(16), secretFile: '/run/secrets/grex' };
+    const shown = maskSecrets(config);
+    assert.deepEqual(shown, { ...config, secret: MASKED, adminToken: MASKED });
+    assert.equal('secret' in maskSecrets(defaultConfig()), false, 'unset secrets stay unset');
   });
 });

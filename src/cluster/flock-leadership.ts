@@ -55,6 +55,8 @@ export interface LeadershipOptions {
   antiEntropyMbps: number;
   bleetTimeoutMs: number;
   logger: Logger;
+  /** Told of each replicated write's round trip to one herder (for metrics). */
+  onReplicated?: (seconds: number, err?: unknown) => void;
 }
 
 interface Leading {
@@ -403,9 +405,12 @@ export class FlockLeadership {
       this.#markUnsynced(leading, nodeId);
       throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
     }
+    const started = performance.now();
     try {
       await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+      this.#o.onReplicated?.((performance.now() - started) / 1000);
     } catch (err) {
+      this.#o.onReplicated?.((performance.now() - started) / 1000, err);
       this.#markUnsynced(leading, nodeId);
       if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
         this.#outbid(flock, err as GrexError);

@@ -4,6 +4,7 @@
  * the node decides where each request is served (here, or on the bucket's
  * active node).
  */
+import type { ClusterOverview } from '../cluster/cluster-overview.js';
 import type { JobRequest, ItemWrite } from '../scheduler/index.js';
 import type { ItemRecord, Version } from '../store/index.js';
 
@@ -38,6 +39,10 @@ export interface NodeApi {
   writeItem(write: ItemWrite): Promise<Version>;
   clusterInfo(): Record<string, unknown>;
   describeFlock(flock: number): Promise<Record<string, unknown>>;
+  /** Members, farm map, in-sync herders and every member's counters (GET /cluster/overview). */
+  clusterOverview(): Promise<ClusterOverview>;
+  /** This node's metrics in the Prometheus text format (GET /metrics). */
+  metrics(): Promise<{ contentType: string; text: string }>;
   /** Fault injection (tests): null when the node was not started with faultInjection. */
   setBlockedPeers?(nodeIds: string[]): string[] | null;
 }

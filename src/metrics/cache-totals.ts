@@ -81,7 +81,6 @@ export class CachePoller {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<CacheTotals>((resolve) => {
       timer = setTimeout(() => resolve(this.#tracker.totals), this.#deadlineMs);
-      timer.unref();
     });
     return Promise.race([this.#inFlight, late]).finally(() => clearTimeout(timer));
   }

@@ -67,6 +67,7 @@ export class NodeMetrics {
 
   constructor(jobNames: ReadonlySet<string>, sources: MetricSources) {
     this.#jobNames = jobNames;
+    processRegistry(); // starts the process's monitors (event-loop lag) with its first node
     const registers = [this.registry];
     this.#jobs = new Counter({ name: 'grex_jobs_total', help: 'Jobs run on this node (its active flocks), by job and outcome (ok or error code).', labelNames: ['job', 'outcome'], registers });
     this.#jobSeconds = new Histogram({

@@ -50,7 +50,7 @@ function post(agent: Agent, url: string, body: Buffer): Promise<Answer> {
 }
 
 describe('a flooded node', () => {
-  test('answers 503 with Retry-After at once, keeps its memory bounded and loses nothing acknowledged', async (t) => {
+  test('answers 503 GREX_ERR_OVERLOADED with Retry-After, keeps its memory bounded and loses nothing acknowledged', async (t) => {
     const data = await tempDir(t);
     const node = await startNodeProcess(t, [
       ...['--http', '127.0.0.1:0', '--data', data, '--jobs', exampleJobs, '--workers', '1'],

@@ -3,16 +3,17 @@
  * nodes may live in one process), served by GET /metrics.
  *
  * Events on the hot path (a job done, a forward, a replication round trip)
- * are counted as they happen, through label children cached per label set.
+ * are counted as they happen, on series kept per label set (fast-metrics.ts).
  * Everything that is a state (queue lengths, cache, flocks, store, members,
  * connections) is read from the node only when scraped, through `sources`.
  *
  * Label values are bounded: job names are the loaded jobs (anything else is
  * `_unknown`), outcomes are `ok` or an error code of the catalogue.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { GrexError } from '../errors.js';
 import type { CacheTotals } from './cache-totals.js';
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js';
 import { processRegistry } from './process-metrics.js';
 
 export interface StoreUsageView {
@@ -54,13 +55,14 @@ export function outcomeOf(err: unknown): string {
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly #jobNames: ReadonlySet<string>;
-  readonly #jobs: Counter<'job' | 'outcome'>;
-  readonly #jobSeconds: Histogram<'job'>;
-  readonly #forwards: Counter<'what' | 'outcome'>;
-  readonly #replication: Histogram<'outcome'>;
-  readonly #overloaded: Counter<'scope'>;
-  readonly #children = new Map<string, { inc(): void }>();
-  readonly #timers = new Map<string, { observe(v: number): void }>();
+  readonly #jobs: FastCounter<'job' | 'outcome'>;
+  readonly #jobSeconds: FastHistogram<'job'>;
+  readonly #forwards: FastCounter<'what' | 'outcome'>;
+  readonly #replication: FastHistogram<'outcome'>;
+  readonly #overloaded: FastCounter<'scope'>;
+  /** Series by label values, so counting an event does no label work. */
+  readonly #counts = new Map<string, CounterSeries>();
+  readonly #timers = new Map<string, HistogramSeries>();
   /** Plain totals of jobs run here, for the dashboard's stats. */
   jobsOk = 0;
   jobsFailed = 0;
@@ -69,31 +71,27 @@ export class NodeMetrics {
     this.#jobNames = jobNames;
     processRegistry(); // starts the process's monitors (event-loop lag) with its first node
     const registers = [this.registry];
-    this.#jobs = new Counter({ name: 'grex_jobs_total', help: 'Jobs run on this node (its active flocks), by job and outcome (ok or error code).', labelNames: ['job', 'outcome'], registers });
-    this.#jobSeconds = new Histogram({
+    this.#jobs = new FastCounter({ name: 'grex_jobs_total', help: 'Jobs run on this node (its active flocks), by job and outcome (ok or error code).', registers });
+    this.#jobSeconds = new FastHistogram({
       name: 'grex_job_duration_seconds',
       help: 'Time from a job reaching its active node to its answer: queue, run, commit and write quorum.',
-      labelNames: ['job'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.#forwards = new Counter({
+    this.#forwards = new FastCounter({
       name: 'grex_forwards_total',
       help: 'Requests forwarded to the active node of their bucket, by kind (job, item.get, item.list, item.write) and outcome.',
-      labelNames: ['what', 'outcome'],
       registers,
     });
-    this.#replication = new Histogram({
+    this.#replication = new FastHistogram({
       name: 'grex_replication_duration_seconds',
       help: 'Round trip of one replicated write to one herder, by outcome.',
-      labelNames: ['outcome'],
       buckets: LATENCY_BUCKETS.slice(0, -1),
       registers,
     });
-    this.#overloaded = new Counter({
+    this.#overloaded = new FastCounter({
       name: 'grex_overloaded_total',
       help: 'Requests refused with GREX_ERR_OVERLOADED, by the limit hit (http, node, bucket).',
-      labelNames: ['scope'],
       registers,
     });
 
@@ -163,30 +161,35 @@ export class NodeMetrics {
     const outcome = outcomeOf(err);
     if (err === undefined) this.jobsOk++;
     else this.jobsFailed++;
-    this.#child(this.#jobs, `j\0${job}\0${outcome}`, { job, outcome }).inc();
-    let timer = this.#timers.get(job);
-    if (timer === undefined) this.#timers.set(job, (timer = this.#jobSeconds.labels({ job })));
-    timer.observe(seconds);
+    this.#count(this.#jobs, `j\0${job}\0${outcome}`, { job, outcome }).value++;
+    this.#timer(this.#jobSeconds, `j\0${job}`, { job }).observe(seconds);
     if (outcome === 'overloaded') this.overloaded(scopeOf(err));
   }
 
   forwarded(what: string, err?: unknown): void {
     const outcome = outcomeOf(err);
-    this.#child(this.#forwards, `f\0${what}\0${outcome}`, { what, outcome }).inc();
+    this.#count(this.#forwards, `f\0${what}\0${outcome}`, { what, outcome }).value++;
   }
 
   replicated(seconds: number, err?: unknown): void {
-    this.#replication.observe({ outcome: err === undefined ? 'ok' : 'error' }, seconds);
+    const outcome = err === undefined ? 'ok' : 'error';
+    this.#timer(this.#replication, `r\0${outcome}`, { outcome }).observe(seconds);
   }
 
   overloaded(scope: string): void {
-    this.#child(this.#overloaded, `o\0${scope}`, { scope }).inc();
+    this.#count(this.#overloaded, `o\0${scope}`, { scope }).value++;
   }
 
-  #child<L extends string>(counter: Counter<L>, key: string, labels: Record<L, string>): { inc(): void } {
-    let child = this.#children.get(key);
-    if (child === undefined) this.#children.set(key, (child = counter.labels(labels as never)));
-    return child;
+  #count<L extends string>(counter: FastCounter<L>, key: string, labels: Record<L, string>): CounterSeries {
+    let series = this.#counts.get(key);
+    if (series === undefined) this.#counts.set(key, (series = counter.labels(labels)));
+    return series;
+  }
+
+  #timer<L extends string>(histogram: FastHistogram<L>, key: string, labels: Record<L, string>): HistogramSeries {
+    let series = this.#timers.get(key);
+    if (series === undefined) this.#timers.set(key, (series = histogram.labels(labels)));
+    return series;
   }
 
   /** The Prometheus text of this node's metrics and the process's. */

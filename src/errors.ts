@@ -111,7 +111,7 @@ export const ERRORS = {
   GREX_ERR_OVERLOADED: {
     status: 503,
     retryable: true,
-    summary: 'A job queue (per bucket or for the node) is full; retry after the Retry-After seconds.',
+    summary: 'A limit is reached: a job queue (per bucket or for the node), the HTTP requests or request body bytes a node serves at once, or a peer\'s bleets being served; retry after the Retry-After seconds.',
   },
   GREX_ERR_SHUTTING_DOWN: {
     status: 503,

@@ -28,17 +28,22 @@ import {
   type BleetRequest,
   type BleetResponse,
   type MemberInfo,
+  type NodeStatsBleet,
   type Transport,
 } from './cluster/index.js';
+import { buildOverview, type ClusterOverview } from './cluster/cluster-overview.js';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
 import type { GrexConfig, GrexConfigInput } from './config/options.js';
 import { GrexError } from './errors.js';
 import { checkFarmPlan } from './cluster/farm-plan.js';
+import { RequestBudget } from './http/admission.js';
 import { createHttpServer } from './http/server.js';
 import type { ItemListing, NodeApi, RouteInfo } from './http/node-api.js';
 import { assertBucketKey, assertItemKey, assertJobName, flockOf } from './keys.js';
 import { createLogger, type Logger } from './log.js';
+import { CachePoller } from './metrics/cache-totals.js';
+import { NodeMetrics } from './metrics/node-metrics.js';
 import { generateNodeId, loadNodeId } from './node-identity.js';
 import { readClusterSecret, securityWarnings } from './node-security.js';
 import { readTls, type TlsMaterial } from './tls.js';
@@ -74,6 +79,8 @@ export interface StartNodeOptions extends GrexConfigInput {
 }
 
 const MIB = 1024 * 1024;
+/** How long the overview waits for a member's counters before showing it without them. */
+const OVERVIEW_TIMEOUT_MS = 1000;
 
 interface Parts {
   nodeId: string;
@@ -104,6 +111,10 @@ export class GrexNode implements NodeApi {
   readonly #leadership: FlockLeadership;
   #http: FastifyInstance | null = null;
   readonly #tls: TlsMaterial | null;
+  readonly #metrics: NodeMetrics;
+  readonly #cache: CachePoller;
+  /** What the HTTP requests being served hold (admission.ts). */
+  readonly #budget: RequestBudget;
   #ready = false;
   #stopping: Promise<void> | null = null;
   #leaving: Promise<void> | null = null;
@@ -176,6 +187,35 @@ export class GrexNode implements NodeApi {
       transferMbps: config.transferMbps,
       bleetTimeoutMs: config.bleetTimeoutMs,
       logger: parts.logger,
+      onReplicated: (seconds, err) => this.#metrics.replicated(seconds, err),
+    });
+    this.#budget = new RequestBudget({
+      maxRequests: config.maxHttpRequests,
+      maxBodyBytes: Math.floor(config.maxHttpBodyMb * MIB),
+      bodyLimitBytes: Math.floor(config.bodyLimitMb * MIB),
+    });
+    this.#cache = new CachePoller(() => parts.pool.stats());
+    this.#metrics = this.#createMetrics(new Set(Object.keys(parts.jobs)));
+  }
+
+  #createMetrics(jobNames: ReadonlySet<string>): NodeMetrics {
+    return new NodeMetrics(jobNames, {
+      queue: () => ({ jobs: this.#scheduler.queued, buckets: this.#scheduler.queuedBuckets }),
+      cache: () => this.#cache.totals(),
+      flocks: () => {
+        let active = 0;
+        for (let flock = 0; flock < this.flocks; flock++) if (this.cluster.route(flock).active === this.nodeId) active++;
+        return { herded: this.#leadership.herdingCount, active, led: this.#leadership.ledFlocks().length };
+      },
+      store: () => ({ ...this.#store.usage(), pendingBytes: this.#store.pendingBytes }),
+      connections: () => this.cluster.connectionCounts(),
+      members: () => {
+        const counts = { alive: 0, suspect: 0, dead: 0 };
+        for (const m of this.cluster.members()) counts[this.cluster.stateOf(m.nodeId)]++;
+        return counts;
+      },
+      cluster: () => this.cluster.counters,
+      http: () => ({ requests: this.#budget.requests, bodyBytes: this.#budget.bodyBytes }),
     });
   }
 
@@ -275,6 +315,8 @@ export class GrexNode implements NodeApi {
       logger: this.logger,
       admin: { token: this.config.adminToken, protectReads: this.config.protectReads },
       ...(this.#tls === null ? {} : { https: { key: this.#tls.key, cert: this.#tls.cert } }),
+      budget: this.#budget,
+      onRefused: () => this.#metrics.overloaded('http'),
     });
     await app.listen({ host, port });
     this.#http = app;
@@ -342,6 +384,7 @@ export class GrexNode implements NodeApi {
     assertJobName(request.jobName);
     return this.#onActiveNode(
       request.bucketKey,
+      'job',
       () => this.#runJobHere(request),
       async (nodeId) => {
         this.cluster.counters.jobsForwarded++;
@@ -357,9 +400,16 @@ export class GrexNode implements NodeApi {
 
   async #runJobHere(request: JobRequest): Promise<{ result: string | Uint8Array; activeNode: string }> {
     this.cluster.counters.jobsLocal++;
-    await this.#leadership.ensureLeading(flockOf(request.bucketKey, this.flocks));
-    const outcome = await this.#scheduler.submit(request);
-    return { result: outcome.result, activeNode: this.#url };
+    const started = performance.now();
+    try {
+      await this.#leadership.ensureLeading(flockOf(request.bucketKey, this.flocks));
+      const outcome = await this.#scheduler.submit(request);
+      this.#metrics.jobDone(request.jobName, (performance.now() - started) / 1000);
+      return { result: outcome.result, activeNode: this.#url };
+    } catch (err) {
+      this.#metrics.jobDone(request.jobName, (performance.now() - started) / 1000, err);
+      throw err;
+    }
   }
 
   /**
@@ -367,7 +417,7 @@ export class GrexNode implements NodeApi {
    * active node. A node that turns out not to be active (views differ for a
    * moment) names the one it knows; that one is tried once.
    */
-  async #onActiveNode<T>(bucketKey: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
+  async #onActiveNode<T>(bucketKey: string, what: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
     if (this.#stopping !== null) throw new GrexError('GREX_ERR_SHUTTING_DOWN', 'the node is stopping');
     if (!this.cluster.joined) throw new GrexError('GREX_ERR_NOT_READY', 'this node has not joined its cluster yet');
     const route = this.cluster.route(flockOf(bucketKey, this.flocks));
@@ -378,13 +428,23 @@ export class GrexNode implements NodeApi {
     }
     if (active === null) throw this.#unassigned(route.flock, route.herders);
     if (active === this.nodeId) return here();
+    const forward = async (nodeId: string) => {
+      try {
+        const answer = await there(nodeId);
+        this.#metrics.forwarded(what);
+        return answer;
+      } catch (err) {
+        this.#metrics.forwarded(what, err);
+        throw err;
+      }
+    };
     try {
-      return await there(active);
+      return await forward(active);
     } catch (err) {
       const hint = (err as GrexError).code === 'GREX_ERR_NOT_ACTIVE' ? (err as GrexError).data?.activeNodeId : undefined;
       if (typeof hint !== 'string' || hint === active || hint === this.nodeId) throw err;
       this.cluster.counters.notActiveRetries++;
-      return there(hint);
+      return forward(hint);
     }
   }
 
@@ -491,6 +551,8 @@ export class GrexNode implements NodeApi {
         });
         return { version: formatVersion(version) } as BleetResponse<M>;
       }
+      case 'stats':
+        return (await this.#nodeStats()) as BleetResponse<M>;
     }
     throw new GrexError('GREX_ERR_BLEET_INVALID', `unexpected bleet ${String(method)}`);
   }
@@ -562,6 +624,7 @@ export class GrexNode implements NodeApi {
     }
     return this.#onActiveNode(
       bucketKey,
+      'item.get',
       async () => {
         await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         return this.#readHere(bucketKey, itemKey);
@@ -577,6 +640,7 @@ export class GrexNode implements NodeApi {
     assertBucketKey(bucketKey);
     return this.#onActiveNode(
       bucketKey,
+      'item.list',
       async () => {
         await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         return this.#listHere(bucketKey);
@@ -590,6 +654,7 @@ export class GrexNode implements NodeApi {
     assertItemKey(write.itemKey);
     return this.#onActiveNode(
       write.bucketKey,
+      'item.write',
       async () => {
         await this.#leadership.ensureLeading(flockOf(write.bucketKey, this.flocks));
         return this.#scheduler.writeItem(write);
@@ -702,6 +767,60 @@ export class GrexNode implements NodeApi {
   /** The flocks this node leads now, with the term and the herders in sync. */
   leadership(): { flock: number; term: number; synced: string[] }[] {
     return this.#leadership.ledFlocks().map((flock) => ({ flock, term: this.#leadership.termIfLeading(flock)!, synced: this.#leadership.syncedHerders(flock) }));
+  }
+
+  /** This node's counters for the cluster overview (the `stats` bleet). */
+  async #nodeStats(): Promise<NodeStatsBleet> {
+    const cache = await this.#cache.totals();
+    return {
+      jobsOk: this.#metrics.jobsOk,
+      jobsFailed: this.#metrics.jobsFailed,
+      cacheHits: cache.hits,
+      cacheMisses: cache.misses,
+      queued: this.#scheduler.queued,
+      led: this.#leadership.ledFlocks().map((flock) => {
+        const herders = this.cluster.route(flock).herders;
+        return [flock, 1 + this.#leadership.syncedHerders(flock).filter((id) => herders.includes(id)).length];
+      }),
+    };
+  }
+
+  /** The cluster at a glance: this node's view, with every reachable member's counters (GET /cluster/overview). */
+  async clusterOverview(): Promise<ClusterOverview> {
+    const members = this.cluster.members();
+    const stats = new Map<string, NodeStatsBleet>();
+    await Promise.all(
+      members.map(async (m) => {
+        const answer =
+          m.nodeId === this.nodeId
+            ? await this.#nodeStats()
+            : await this.cluster.request(m.nodeId, 'stats', {}, OVERVIEW_TIMEOUT_MS).catch(() => null);
+        if (answer !== null) stats.set(m.nodeId, answer);
+      }),
+    );
+    return buildOverview({
+      selfId: this.nodeId,
+      flocks: this.flocks,
+      replicas: this.cluster.replicas,
+      mode: this.cluster.farm.mode,
+      mapVersion: this.cluster.mapVersion,
+      now: Date.now(),
+      members: members.map((m) => ({
+        nodeId: m.nodeId,
+        httpUrl: m.httpUrl,
+        herd: m.herd,
+        state: this.cluster.stateOf(m.nodeId),
+        connected: m.nodeId === this.nodeId || this.cluster.linkTo(m.nodeId) !== undefined,
+      })),
+      route: (flock) => this.cluster.route(flock),
+      isLive: (nodeId) => this.cluster.isLive(nodeId),
+      stats,
+    });
+  }
+
+  /** This node's metrics in the Prometheus text format. */
+  async metrics(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.#metrics.contentType, text: await this.#metrics.render() };
   }
 
   /** Cache counters of each job thread. */

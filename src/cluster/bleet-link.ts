@@ -8,7 +8,9 @@
  * goes on. Limits keep memory bounded: at most `maxInFlight` own requests
  * waiting for answers, nothing queued past `maxBufferedBytes` (such requests
  * fail at once with GREX_ERR_OVERLOADED), and at most `maxServing` of the
- * peer's requests handled at a time (more are answered OVERLOADED).
+ * peer's requests, of at most `maxServingBytes` together, handled at a time
+ * (more are answered OVERLOADED: a peer that sends faster than this node
+ * serves cannot make it hold an unbounded backlog of request bodies).
  */
 import { asGrexError, GrexError, type WireError } from '../errors.js';
 import {
@@ -28,12 +30,17 @@ import type { MemberInfo } from './membership.js';
 import type { FrameSocket } from './transport.js';
 
 export interface LinkLimits {
+  /** Own requests waiting for answers. */
   maxInFlight: number;
+  /** Bytes queued on the socket before new requests are refused. */
   maxBufferedBytes: number;
+  /** The peer's requests being served at once. */
   maxServing: number;
+  /** Frame bytes of the peer's requests being served at once (one request is always served, whatever its size). */
+  maxServingBytes: number;
 }
 
-export const DEFAULT_LINK_LIMITS: LinkLimits = { maxInFlight: 4096, maxBufferedBytes: 64 * 1024 * 1024, maxServing: 1024 };
+export const DEFAULT_LINK_LIMITS: LinkLimits = { maxInFlight: 4096, maxBufferedBytes: 64 * 1024 * 1024, maxServing: 1024, maxServingBytes: 128 * 1024 * 1024 };
 
 export interface LinkHandlers {
   /** The peer said hello; throw to refuse it (the link closes). */
@@ -63,6 +70,7 @@ export class BleetLink {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #serving = 0;
+  #servingBytes = 0;
   #closed = false;
   #markClosed: (reason: string) => void = () => {};
   /** Resolves with the reason once the link has closed. */
@@ -150,7 +158,7 @@ export class BleetLink {
       case 'ping':
         return this.#handlers.onPing(this, frame.digest, frame.version);
       case 'req':
-        return void this.#serve(frame.id, frame.m, frame.b, frame.ttl);
+        return void this.#serve(frame.id, frame.m, frame.b, frame.ttl, bytes.byteLength);
       case 'res':
         return this.#onResponse(frame);
     }
@@ -180,18 +188,21 @@ export class BleetLink {
     this.peer = frame.member;
   }
 
-  async #serve(id: number, method: BleetMethod, rawBody: unknown, ttl: number): Promise<void> {
+  async #serve(id: number, method: BleetMethod, rawBody: unknown, ttl: number, size: number): Promise<void> {
     let body: BleetRequest<BleetMethod>;
     try {
       body = validateRequest(method, rawBody);
     } catch (err) {
       return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${method} request from ${this.peer?.nodeId}: ${(err as Error).message}`));
     }
-    if (this.#serving >= this.#limits.maxServing) {
-      this.#send({ t: 'res', id, ok: false, e: { code: 'GREX_ERR_OVERLOADED', message: 'peer is serving too many requests', data: { retryAfterSeconds: 1 } } });
+    const full = this.#serving >= this.#limits.maxServing;
+    if (full || (this.#serving > 0 && this.#servingBytes + size > this.#limits.maxServingBytes)) {
+      const message = full ? 'peer is serving too many requests' : `peer is serving ${this.#servingBytes} bytes of requests`;
+      this.#send({ t: 'res', id, ok: false, e: { code: 'GREX_ERR_OVERLOADED', message, data: { retryAfterSeconds: 1 } } });
       return;
     }
     this.#serving++;
+    this.#servingBytes += size;
     try {
       const result = await this.#handlers.onRequest(this, method, body, ttl);
       this.#send({ t: 'res', id, ok: true, b: result });
@@ -200,6 +211,7 @@ export class BleetLink {
       this.#send({ t: 'res', id, ok: false, e: error });
     } finally {
       this.#serving--;
+      this.#servingBytes -= size;
     }
   }
 

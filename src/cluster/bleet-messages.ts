@@ -50,6 +50,19 @@ export interface ItemHeaderBleet {
 /** A listing entry on the wire: [bucketKey, itemKey, term, seq, flags (1 tombstone, 2 corrupt)]. */
 export type WireEntry = [string, string, number, number, number];
 
+/** A node's counters for the cluster overview (GET /cluster/overview). */
+export interface NodeStatsBleet {
+  /** Jobs run on this node as their active node, by outcome. */
+  jobsOk: number;
+  jobsFailed: number;
+  cacheHits: number;
+  cacheMisses: number;
+  /** Jobs running or waiting on this node. */
+  queued: number;
+  /** Flocks this node leads: [flock, herders in sync with it (itself included)]. */
+  led: [number, number][];
+}
+
 export interface BleetMethods {
   members: { req: Record<string, never>; res: { version: number; members: MemberInfo[] } };
   job: { req: JobBleet; res: { result: string | Uint8Array; activeNode: string } };
@@ -83,6 +96,8 @@ export interface BleetMethods {
     req: { bucketKey: string; itemKey: string; bytes: Uint8Array | null; encoding: ItemEncoding; ifMatch: string | null };
     res: { version: string };
   };
+  /** The node's counters, for the dashboard. */
+  stats: { req: Record<string, never>; res: NodeStatsBleet };
 }
 
 export type BleetMethod = keyof BleetMethods;
@@ -272,6 +287,7 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
       ifMatch: optional(o, 'ifMatch', (x, k) => str(x, k, 64)),
     };
   },
+  stats: (b) => (obj(b, 'body'), {}),
 };
 
 /** Validators of response bodies, by method. */
@@ -315,6 +331,22 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
     }),
   }),
   'item.write': (b) => ({ version: str(obj(b, 'body'), 'version', 64) }),
+  stats: (b) => {
+    const o = obj(b, 'body');
+    return {
+      jobsOk: int(o, 'jobsOk'),
+      jobsFailed: int(o, 'jobsFailed'),
+      cacheHits: int(o, 'cacheHits'),
+      cacheMisses: int(o, 'cacheMisses'),
+      queued: int(o, 'queued'),
+      led: arrayOf(o, 'led', 1 << 20, (pair) => {
+        if (!Array.isArray(pair) || pair.length !== 2) fail('led entries must be [flock, in-sync herders]');
+        const [flock, inSync] = pair as unknown[];
+        if (!Number.isSafeInteger(flock) || !Number.isSafeInteger(inSync) || (flock as number) < 0 || (inSync as number) < 0) fail('led entries must be non-negative integers');
+        return [flock as number, inSync as number];
+      }),
+    };
+  },
 };
 
 export function isBleetMethod(method: unknown): method is BleetMethod {

@@ -98,6 +98,8 @@ export class ClusterNode {
   #roles: FlockRoles[] = [];
   readonly #links = new Map<string, BleetLink>(); // outgoing, ready, by peer node id
   readonly #incoming = new Set<BleetLink>();
+  /** Every open connection and its direction (for metrics). */
+  readonly #open = new Map<BleetLink, 'in' | 'out'>();
   readonly #pulling = new Set<string>();
   #dialer: PeerDialer | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -482,6 +484,7 @@ export class ClusterNode {
       },
       onClose: (link, reason) => {
         this.#incoming.delete(link);
+        this.#open.delete(link);
         const peer = link.peer?.nodeId;
         if (peer !== undefined && this.#links.get(peer) === link) {
           // The connection this node sends on is gone: the peer may miss what it sends from now on.
@@ -494,7 +497,21 @@ export class ClusterNode {
         this.#log.warn({ peer: link.peer?.nodeId ?? link.socket.remote, code: error.code }, error.message);
       },
     };
-    return new BleetLink(socket, { self: this.self(), flocks: this.flocks, handlers, limits: this.#options.limits ?? DEFAULT_LINK_LIMITS });
+    const link = new BleetLink(socket, { self: this.self(), flocks: this.flocks, handlers, limits: this.#options.limits ?? DEFAULT_LINK_LIMITS });
+    if (!link.closed) this.#open.set(link, outgoing ? 'out' : 'in');
+    return link;
+  }
+
+  /** Open bleet connections, by direction and state (greeting: no hello from the peer yet). */
+  connectionCounts(): { direction: 'in' | 'out'; state: 'greeting' | 'ready'; count: number }[] {
+    const counts = new Map<string, number>();
+    for (const [link, direction] of this.#open) {
+      const key = `${direction} ${link.ready ? 'ready' : 'greeting'}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return (['in', 'out'] as const).flatMap((direction) =>
+      (['greeting', 'ready'] as const).map((state) => ({ direction, state, count: counts.get(`${direction} ${state}`) ?? 0 })),
+    );
   }
 
   // ---- heartbeats ----

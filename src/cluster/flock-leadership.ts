@@ -61,6 +61,8 @@ export interface LeadershipOptions {
   warmBuckets?: (buckets: readonly string[]) => Promise<number>;
   bleetTimeoutMs: number;
   logger: Logger;
+  /** Told of each replicated write's round trip to one herder (for metrics). */
+  onReplicated?: (seconds: number, err?: unknown) => void;
 }
 
 interface Leading {
@@ -538,11 +540,14 @@ export class FlockLeadership {
       this.#markUnsynced(leading, nodeId);
       throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
     }
+    const started = performance.now();
     try {
       const answer = await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+      this.#o.onReplicated?.((performance.now() - started) / 1000);
       if (answer.herding === false) leading.outsiders.add(nodeId);
       return answer.herding !== false;
     } catch (err) {
+      this.#o.onReplicated?.((performance.now() - started) / 1000, err);
       this.#markUnsynced(leading, nodeId);
       if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
         this.#outbid(flock, err as GrexError);

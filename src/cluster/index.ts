@@ -12,4 +12,4 @@ export { FlockLeadership, type LeadershipOptions } from './flock-leadership.js';
 export { FlockGates } from './flock-gate.js';
 export { ClaimRound } from './claim-round.js';
 export { planMerge, planSync, listingDigest } from './flock-listing.js';
-export type { BleetMethod, BleetRequest, BleetResponse } from './bleet-messages.js';
+export type { BleetMethod, BleetRequest, BleetResponse, NodeStatsBleet } from './bleet-messages.js';

@@ -134,6 +134,20 @@ export const OPTIONS = {
     env: 'GREX_BODY_LIMIT_MB',
     description: 'Largest HTTP request body, in MiB; larger gets GREX_ERR_BODY_TOO_LARGE (413).',
   }),
+  maxHttpRequests: option({
+    schema: number(z.number().int().min(1).max(1_000_000)),
+    default: () => 4096,
+    flag: 'max-http-requests',
+    env: 'GREX_MAX_HTTP_REQUESTS',
+    description: 'HTTP requests served at once (forwarded ones included); beyond it, GREX_ERR_OVERLOADED (503) before the body is read. Health, readiness, metrics and the dashboard are never refused.',
+  }),
+  maxHttpBodyMb: option({
+    schema: number(z.number().positive().max(1 << 20)),
+    default: () => 128,
+    flag: 'max-http-body-mb',
+    env: 'GREX_MAX_HTTP_BODY_MB',
+    description: 'Request body bytes held by the requests served at once (by their content-length), in MiB; beyond it, GREX_ERR_OVERLOADED (503) before the body is read.',
+  }),
   itemLimitMb: option({
     schema: number(z.number().positive().max(1024)),
     default: () => 16,

@@ -5,6 +5,7 @@
  * active node).
  */
 import type { Logger } from '../log.js';
+import type { ClusterOverview } from '../cluster/cluster-overview.js';
 import type { JobRequest, ItemWrite } from '../scheduler/index.js';
 import type { ItemRecord, Version } from '../store/index.js';
 
@@ -51,6 +52,10 @@ export interface NodeApi {
   readonly bodyLimitBytes?: number;
   /** Called by the grexRoutes plugin once its app listens, with the URL its routes are served at. */
   routesServedAt?(url: string): void;
+  /** Members, farm map, in-sync herders and every member's counters (GET /cluster/overview). */
+  clusterOverview(): Promise<ClusterOverview>;
+  /** This node's metrics in the Prometheus text format (GET /metrics). */
+  metrics(): Promise<{ contentType: string; text: string }>;
   /** Fault injection (tests): null when the node was not started with faultInjection. */
   setBlockedPeers?(nodeIds: string[]): string[] | null;
 }

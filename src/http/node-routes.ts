@@ -16,19 +16,21 @@ import type { NodeApi } from './node-api.js';
 
 export async function nodeRoutes(app: FastifyInstance, options: { node: NodeApi }): Promise<void> {
   const { node } = options;
+  // Never refused under overload (see admission.ts).
+  const monitoring = { config: { monitoring: true } };
 
   app.get<{ Params: { bucketKey: string } }>('/route/:bucketKey', async (request, reply) => {
     assertBucketKey(request.params.bucketKey);
     return sendValue(request, reply, node.route(request.params.bucketKey));
   });
 
-  app.get('/health', async (request, reply) =>
+  app.get('/health', monitoring, async (request, reply) =>
     sendValue(request, reply, { status: 'ok', nodeId: node.nodeId, url: node.url, uptimeSeconds: node.uptimeSeconds() }),
   );
 
-  app.get('/cluster', { config: { admin: 'read' } }, async (request, reply) => sendValue(request, reply, node.clusterInfo()));
+  app.get('/cluster', { config: { admin: 'read', monitoring: true } }, async (request, reply) => sendValue(request, reply, node.clusterInfo()));
 
-  app.get<{ Params: { flock: string } }>('/cluster/flocks/:flock', { config: { admin: 'read' } }, async (request, reply) =>
+  app.get<{ Params: { flock: string } }>('/cluster/flocks/:flock', { config: { admin: 'read', monitoring: true } }, async (request, reply) =>
     sendValue(request, reply, await node.describeFlock(/^\d+$/.test(request.params.flock) ? Number(request.params.flock) : -1)),
   );
 
@@ -43,7 +45,7 @@ export async function nodeRoutes(app: FastifyInstance, options: { node: NodeApi 
     return sendValue(request, reply, { blocked: now });
   });
 
-  app.get('/ready', async (request, reply) => {
+  app.get('/ready', monitoring, async (request, reply) => {
     if (!node.isReady()) throw new GrexError('GREX_ERR_NOT_READY', 'the node is starting or stopping');
     return sendValue(request, reply, { ready: true, nodeId: node.nodeId, url: node.url });
   });

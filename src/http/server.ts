@@ -13,6 +13,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { GrexError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { adminGuard, type AdminGuardOptions } from './admin-guard.js';
+import { addAdmission, type RequestBudget } from './admission.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { itemRoutes } from './item-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { farmRoutes } from './farm-routes.js';
@@ -28,6 +30,10 @@ export interface GrexRoutesOptions {
   bodyLimitBytes?: number;
   /** The admin token and whether reads need it too (admin-guard.ts). */
   admin?: AdminGuardOptions;
+  /** Bounds the requests served at once (see admission.ts); none when absent. */
+  budget?: RequestBudget;
+  /** Told of each request refused by the budget (for metrics). */
+  onRefused?: () => void;
 }
 
 /**
@@ -42,6 +48,7 @@ export const grexRoutes: FastifyPluginAsync<GrexRoutesOptions> = async (app, opt
   const logger = options.logger ?? node.logger;
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err, logger));
   app.addHook('onRequest', adminGuard(options.admin ?? {}));
+  if (options.budget !== undefined) addAdmission(app, options.budget, options.onRefused ?? (() => {}));
   const bodyLimit = options.bodyLimitBytes ?? node.bodyLimitBytes;
   if (bodyLimit !== undefined) {
     app.addHook('onRoute', (route) => {
@@ -62,6 +69,7 @@ export const grexRoutes: FastifyPluginAsync<GrexRoutesOptions> = async (app, opt
   await app.register(itemRoutes, { node });
   await app.register(nodeRoutes, { node });
   await app.register(farmRoutes, { node });
+  await app.register(dashboardRoutes, { node });
 };
 
 /** `http://host:port/prefix` of a listening address; a wildcard address is shown as loopback. */
@@ -79,6 +87,8 @@ export interface HttpServerOptions {
   admin?: AdminGuardOptions;
   /** Serve https with this key and certificate. */
   https?: { key: Buffer; cert: Buffer };
+  budget?: RequestBudget;
+  onRefused?: () => void;
 }
 
 /** Longest URL parameter: a 256-byte key percent-encoded is at most 768 characters. */
@@ -101,11 +111,14 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions): Fas
   app.setNotFoundHandler((request, reply) => {
     sendError(request, reply, new GrexError('GREX_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
+  const { logger, budget, onRefused, admin } = options;
   app.register(grexRoutes, {
     node,
     bodyLimitBytes: options.bodyLimitBytes,
-    ...(options.logger === undefined ? {} : { logger: options.logger }),
-    ...(options.admin === undefined ? {} : { admin: options.admin }),
+    ...(logger === undefined ? {} : { logger }),
+    ...(admin === undefined ? {} : { admin }),
+    ...(budget === undefined ? {} : { budget }),
+    ...(onRefused === undefined ? {} : { onRefused }),
   });
   return app as unknown as FastifyInstance;
 }

@@ -119,6 +119,11 @@ export class Scheduler {
     return this.#queue.size;
   }
 
+  /** Buckets with a job (or write) running or waiting. */
+  get queuedBuckets(): number {
+    return this.#queue.activeBuckets;
+  }
+
   get stopping(): boolean {
     return this.#stopping;
   }

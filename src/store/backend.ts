@@ -12,6 +12,7 @@
  * - tombstones are records too: `read` and `list` return them.
  */
 import type { ItemHeader, ItemRecord } from './item-record.js';
+import type { StoreUsage } from './usage-tally.js';
 
 export type FsyncPolicy = 'always' | 'never';
 
@@ -50,4 +51,6 @@ export interface Backend {
   /** Opaque per-flock metadata (leadership term, sequence reservation). */
   readFlockMeta(flock: number): Promise<Uint8Array | undefined>;
   writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void>;
+  /** Item records held and their bytes, kept as a running count (for metrics); optional. */
+  usage?(): StoreUsage;
 }

@@ -15,7 +15,7 @@
  * without walking the data.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GrexError } from '../errors.js';
 import { keyProblem } from '../keys.js';
@@ -29,6 +29,7 @@ import {
   type ItemRecord,
 } from './item-record.js';
 import { decodeKeyName, encodeKeyName } from './key-names.js';
+import { UsageTally, type StoreUsage } from './usage-tally.js';
 
 export interface FsBackendOptions {
   /** The data folder. */
@@ -65,6 +66,9 @@ export class FsBackend implements Backend {
   #locked = false;
   /** The real path of the LOCK file, as registered in lockedHere. */
   #lockKey = '';
+  /** Item files and their bytes: counted once at open in the background, then kept up to date. */
+  readonly #tally = new UsageTally();
+  #census: Promise<void> | null = null;
 
   constructor(options: FsBackendOptions) {
     this.dir = options.dir;
@@ -85,11 +89,15 @@ export class FsBackend implements Backend {
     } catch (err) {
       throw ioError(`cannot open data folder ${this.dir}`, err);
     }
+    this.#census = this.#tally
+      .census(() => this.#flockNumbers(), (flock) => this.#countFlock(flock), () => !this.#locked)
+      .catch(() => {}); // the count stays partial (usage().counted false); the store works on
   }
 
   async close(): Promise<void> {
     if (!this.#locked) return;
     this.#locked = false;
+    await this.#census;
     lockedHere.delete(this.#lockKey);
     await unlink(this.#lockFile).catch(() => {});
   }
@@ -149,13 +157,19 @@ export class FsBackend implements Backend {
   async write(flock: number, records: readonly ItemRecord[], options: WriteOptions = {}): Promise<void> {
     const durable = (options.durable ?? true) && this.fsync === 'always';
     await Promise.all(
-      records.map((record) =>
-        this.#writeAtomically(this.#bucketDir(flock, record.bucketKey), encodeKeyName(record.itemKey), encodeItemRecord(record), durable).catch(
-          (err: unknown) => {
-            throw ioError(`cannot write item ${flock}/${record.bucketKey}/${record.itemKey}`, err);
-          },
-        ),
-      ),
+      records.map(async (record) => {
+        const dir = this.#bucketDir(flock, record.bucketKey);
+        const name = encodeKeyName(record.itemKey);
+        const bytes = encodeItemRecord(record);
+        try {
+          // The size it replaces, for the running count (writes of one item never overlap: ItemStore applies them in turn).
+          const before = await sizeOf(join(dir, name));
+          await this.#writeAtomically(dir, name, bytes, durable);
+          this.#tally.change(flock, before === null ? 1 : 0, bytes.byteLength - (before ?? 0));
+        } catch (err) {
+          throw ioError(`cannot write item ${flock}/${record.bucketKey}/${record.itemKey}`, err);
+        }
+      }),
     );
   }
 
@@ -222,8 +236,11 @@ export class FsBackend implements Backend {
 
   async remove(flock: number, bucketKey: string, itemKey: string): Promise<void> {
     const dir = this.#bucketDir(flock, bucketKey);
+    const path = join(dir, encodeKeyName(itemKey));
     try {
-      await unlink(join(dir, encodeKeyName(itemKey)));
+      const before = await sizeOf(path);
+      await unlink(path);
+      this.#tally.change(flock, -1, -(before ?? 0));
     } catch (err) {
       if (isCode(err, 'ENOENT')) return;
       throw ioError(`cannot remove item ${flock}/${bucketKey}/${itemKey}`, err);
@@ -318,6 +335,35 @@ export class FsBackend implements Backend {
     return null;
   }
 
+  usage(): StoreUsage {
+    return this.#tally.usage;
+  }
+
+  /** Flocks with a folder. */
+  async #flockNumbers(): Promise<number[]> {
+    const names = await readdir(this.#flocksDir);
+    return names.filter((name) => /^\d+$/.test(name)).map(Number);
+  }
+
+  /** Item files of one flock and their bytes (the census at open). */
+  async #countFlock(flock: number): Promise<{ items: number; bytes: number }> {
+    const found = { items: 0, bytes: 0 };
+    const flockDir = this.#flockDir(flock);
+    const buckets = await readdir(flockDir, { withFileTypes: true }).catch(() => []);
+    for (const bucket of buckets) {
+      if (!bucket.isDirectory() || bucket.name.startsWith('.')) continue;
+      const names = await readdir(join(flockDir, bucket.name)).catch(() => [] as string[]);
+      for (const name of names) {
+        if (name.startsWith('.')) continue;
+        const size = await sizeOf(join(flockDir, bucket.name, name));
+        if (size === null) continue;
+        found.items++;
+        found.bytes += size;
+      }
+    }
+    return found;
+  }
+
   async readFlockMeta(flock: number): Promise<Uint8Array | undefined> {
     try {
       return await readFile(join(this.#flockDir(flock), FLOCK_META_NAME));
@@ -358,6 +404,15 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** A file's size, or null when there is none (or it cannot be read: the count then errs by one). */
+async function sizeOf(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return null;
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -6,3 +6,4 @@ export { WriteAheadLog } from './write-ahead-log.js';
 export type { ItemRecord, ItemHeader, ItemEncoding } from './item-record.js';
 export { type Version, NO_VERSION, compareVersions, formatVersion, parseVersion } from './version.js';
 export { compareEntryKeys, sortListing, type ListingEntry } from './listing.js';
+export { UsageTally, type StoreUsage } from './usage-tally.js';

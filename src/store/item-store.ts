@@ -25,6 +25,7 @@ import { compareVersions } from './version.js';
 import { sortListing, type ListingEntry } from './listing.js';
 import { encodeWalCommit } from './wal-record.js';
 import { WriteAheadLog } from './write-ahead-log.js';
+import type { StoreUsage } from './usage-tally.js';
 
 /** What a node keeps per flock across restarts. */
 export interface FlockMeta {
@@ -401,6 +402,11 @@ export class ItemStore {
   /** Committed bytes not yet in item files. */
   get pendingBytes(): number {
     return this.#pendingBytes;
+  }
+
+  /** Item records in the backend and their bytes (records still pending count once applied). */
+  usage(): StoreUsage {
+    return this.backend.usage?.() ?? { items: 0, bytes: 0, counted: false };
   }
 
   async readFlockMeta(flock: number): Promise<FlockMeta | undefined> {

@@ -6,10 +6,13 @@
  */
 import type { Backend, ItemRef, WriteOptions } from './backend.js';
 import { decodeItemHeader, decodeItemRecord, encodeItemRecord, type ItemHeader, type ItemRecord } from './item-record.js';
+import type { StoreUsage } from './usage-tally.js';
 
 export class MemoryBackend implements Backend {
   readonly #flocks = new Map<number, Map<string, Map<string, Buffer>>>();
   readonly #meta = new Map<number, Uint8Array>();
+  #items = 0;
+  #bytes = 0;
 
   async open(): Promise<void> {}
 
@@ -29,7 +32,11 @@ export class MemoryBackend implements Backend {
     for (const record of records) {
       let items = buckets.get(record.bucketKey);
       if (items === undefined) buckets.set(record.bucketKey, (items = new Map()));
-      items.set(record.itemKey, encodeItemRecord(record));
+      const encoded = encodeItemRecord(record);
+      const before = items.get(record.itemKey);
+      if (before === undefined) this.#items++;
+      this.#bytes += encoded.byteLength - (before?.byteLength ?? 0);
+      items.set(record.itemKey, encoded);
     }
   }
 
@@ -38,8 +45,11 @@ export class MemoryBackend implements Backend {
   async remove(flock: number, bucketKey: string, itemKey: string): Promise<void> {
     const buckets = this.#flocks.get(flock);
     const items = buckets?.get(bucketKey);
-    if (items === undefined) return;
+    const before = items?.get(itemKey);
+    if (items === undefined || before === undefined) return;
     items.delete(itemKey);
+    this.#items--;
+    this.#bytes -= before.byteLength;
     if (items.size === 0) buckets!.delete(bucketKey);
   }
 
@@ -63,5 +73,9 @@ export class MemoryBackend implements Backend {
 
   async writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void> {
     this.#meta.set(flock, Uint8Array.from(bytes));
+  }
+
+  usage(): StoreUsage {
+    return { items: this.#items, bytes: this.#bytes, counted: true };
   }
 }

@@ -59,6 +59,8 @@ const DEFAULTS = {
   maxQueuedJobs: 10_000,
   maxQueuedPerBucket: 1_000,
   bodyLimitMb: 8,
+  maxHttpRequests: 4096,
+  maxHttpBodyMb: 128,
   itemLimitMb: 16,
   bleet: false,
   peers: [],

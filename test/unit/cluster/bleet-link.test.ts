@@ -372,6 +372,25 @@ describe('BleetLink', () => {
     client.close('done');
   });
 
+  test("with maxServingBytes of requests being served, the peer's further requests are answered GREX_ERR_OVERLOADED", async () => {
+    const { client, serverSide } = await pair({ serverLimits: { ...DEFAULT_LINK_LIMITS, maxServingBytes: 64 * 1024 } });
+    const held = gate();
+    serverSide.serve = () => held.promise;
+    const big = [new Uint8Array(48 * 1024)];
+    // One request is served whatever its size; a second that would pass the byte limit is refused, a small one is not.
+    const first = client.request('replicate', { flock: 1, term: 1, records: big }, 60_000);
+    await waitFor(() => serverSide.requests.length === 1, { what: 'the first request to be served' });
+    await assert.rejects(client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), grexError('GREX_ERR_OVERLOADED'));
+    const small = client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000);
+    await waitFor(() => serverSide.requests.length === 2, { what: 'the small request to be served' });
+    held.open({ applied: 1 });
+    assert.deepEqual(await first, { applied: 1 });
+    assert.deepEqual(await small, { applied: 1 });
+    serverSide.serve = async () => ({ applied: 2 });
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), { applied: 2 }, 'the bytes are free again once answered');
+    client.close('done');
+  });
+
   test('a failing handler frees its serving slot', async () => {
     const { client, serverSide } = await pair({ serverLimits: { ...DEFAULT_LINK_LIMITS, maxServing: 1 } });
     serverSide.serve = async () => {

@@ -343,6 +343,13 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
       ['no itemKey', { bucketKey: 'b', bytes, encoding: 'raw', ifMatch: null }],
     ],
   },
+  stats: {
+    valid: [{}],
+    invalid: [
+      ['no body', undefined],
+      ['a list', []],
+    ],
+  },
 };
 
 const RESPONSES: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unknown][] } } = {
@@ -432,6 +439,18 @@ const RESPONSES: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unk
     invalid: [
       ['version a number', { version: 34 }],
       ['no version', {}],
+    ],
+  },
+  stats: {
+    valid: [
+      { jobsOk: 3, jobsFailed: 0, cacheHits: 2, cacheMisses: 1, queued: 0, led: [] },
+      { jobsOk: 0, jobsFailed: 1, cacheHits: 0, cacheMisses: 0, queued: 5, led: [[0, 3], [7, 1]] },
+    ],
+    invalid: [
+      ['jobsOk negative', { jobsOk: -1, jobsFailed: 0, cacheHits: 0, cacheMisses: 0, queued: 0, led: [] }],
+      ['led not pairs', { jobsOk: 0, jobsFailed: 0, cacheHits: 0, cacheMisses: 0, queued: 0, led: [[1]] }],
+      ['led with a string', { jobsOk: 0, jobsFailed: 0, cacheHits: 0, cacheMisses: 0, queued: 0, led: [['1', 2]] }],
+      ['no led', { jobsOk: 0, jobsFailed: 0, cacheHits: 0, cacheMisses: 0, queued: 0 }],
     ],
   },
 };

@@ -203,9 +203,14 @@ export class GrexNode implements NodeApi {
       queue: () => ({ jobs: this.#scheduler.queued, buckets: this.#scheduler.queuedBuckets }),
       cache: () => this.#cache.totals(),
       flocks: () => {
+        let herded = 0;
         let active = 0;
-        for (let flock = 0; flock < this.flocks; flock++) if (this.cluster.route(flock).active === this.nodeId) active++;
-        return { herded: this.#leadership.herdingCount, active, led: this.#leadership.ledFlocks().length };
+        for (let flock = 0; flock < this.flocks; flock++) {
+          const route = this.cluster.route(flock);
+          if (route.target.includes(this.nodeId)) herded++;
+          if (route.active === this.nodeId) active++;
+        }
+        return { herded, holding: this.#leadership.herdingCount, active, led: this.#leadership.ledFlocks().length };
       },
       store: () => ({ ...this.#store.usage(), pendingBytes: this.#store.pendingBytes }),
       connections: () => this.cluster.connectionCounts(),
@@ -847,12 +852,26 @@ export class GrexNode implements NodeApi {
     this.#ready = false;
     this.logger.info({ nodeId: this.nodeId, queued: this.#scheduler.queued }, 'Grex node stopping');
     await Promise.all([this.#scheduler.stop(), this.#http?.close()]);
+    // Hand the led flocks to their next herders now, rather than have them wait to see this node dead.
+    if (this.#leadership.ledFlocks().length > 0 && this.cluster.members().length > 1) {
+      this.cluster.setStopping();
+      const bound = Math.min(this.config.bleetTimeoutMs, 2000);
+      await this.cluster.flushMembers(bound);
+      await withDeadline(this.#leadership.handOverAll(), bound);
+    }
     await this.#leadership.stop();
     await this.cluster.stop();
     await this.#pool.close();
     await this.#store.close();
     this.logger.info({ nodeId: this.nodeId }, 'Grex node stopped');
   }
+}
+
+/** Waits for `work`, but no longer than `ms` (a timer that keeps the process alive meanwhile). */
+async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function splitHostPort(address: string): { host: string; port: number } {

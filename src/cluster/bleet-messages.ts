@@ -185,6 +185,8 @@ export function readMember(value: unknown): MemberInfo {
   if (learning !== null) member.learning = learning;
   const removed = optional(o, 'removed', (x, k) => bool(x, k));
   if (removed === true) member.removed = true;
+  const stopping = optional(o, 'stopping', (x, k) => bool(x, k));
+  if (stopping === true) member.stopping = true;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(member.nodeId)) fail('nodeId is not a node id');
   return member;
 }

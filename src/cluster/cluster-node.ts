@@ -196,7 +196,7 @@ export class ClusterNode {
     const target = this.#farm.herders[flock] ?? [];
     const roles = this.#roles[flock] ?? { herders: [], learners: [], fresh: true };
     const now = this.#now();
-    const active = roles.herders.find((nodeId) => this.#table.isLive(nodeId, now)) ?? null;
+    const active = roles.herders.find((nodeId) => this.#table.isLive(nodeId, now) && this.#table.get(nodeId)?.stopping !== true) ?? null;
     return { flock, herders: roles.herders, learners: roles.learners, target, active };
   }
 
@@ -272,8 +272,14 @@ export class ClusterNode {
       if (behind.length === 0) return;
       const digest = this.#table.digest();
       for (const link of peers) link.ping(digest, this.#table.version);
-      await new Promise((resolve) => setTimeout(resolve, this.#options.heartbeatMs).unref());
+      // Not unref'd: a node shutting down waits here on purpose (bounded by timeoutMs).
+      await new Promise((resolve) => setTimeout(resolve, this.#options.heartbeatMs));
     }
+  }
+
+  /** Announces that this node is shutting down: nobody makes it an active node from now on. */
+  setStopping(): void {
+    this.#updateSelf({ ...this.self(), stopping: true });
   }
 
   /** Removes a dead member for good; its flocks are copied to other nodes. */

@@ -566,7 +566,7 @@ export class FlockLeadership {
     const active: (string | null)[] = [];
     for (let flock = 0; flock < cluster.flocks; flock++) active.push(cluster.route(flock).active);
     for (const flock of [...this.#leading.keys()]) {
-      if (active[flock] !== selfId) this.#handOver(flock, active[flock] ?? null);
+      if (active[flock] !== selfId) void this.#handOver(flock, active[flock] ?? null);
     }
     // Claim at once the flocks that just moved here (their active node died), so writes
     // resume without waiting for a request; other flocks are claimed on first use, or
@@ -581,7 +581,8 @@ export class FlockLeadership {
         const movedHere = before !== null && before !== selfId && cluster.stateOf(before) === 'dead';
         const retry = (this.#claimBackoff.get(flock) ?? 0) > 0 && Date.now() >= this.#claimBackoff.get(flock)!;
         const backedOff = (this.#claimBackoff.get(flock) ?? 0) > Date.now();
-        const hasLearners = !backedOff && cluster.route(flock).learners.some((id) => cluster.isLive(id) && cluster.linkTo(id) !== undefined);
+        // A fresh flock has nothing to copy: its learners are only nodes still joining.
+        const hasLearners = !backedOff && !cluster.isFresh(flock) && cluster.route(flock).learners.some((id) => cluster.isLive(id) && cluster.linkTo(id) !== undefined);
         if (movedHere || retry || hasLearners) {
           this.#claimBackoff.delete(flock);
           this.ensureLeading(flock).catch(() => {});
@@ -636,13 +637,28 @@ export class FlockLeadership {
    * over by plan (this node is alive and well), tell it which buckets were hot,
    * so it loads them before the first jobs arrive.
    */
-  #handOver(flock: number, next: string | null): void {
+  #handOver(flock: number, next: string | null): Promise<void> {
     const hot = this.#o.hotBuckets?.(flock) ?? [];
     this.stepDown(flock, `${next ?? 'no node'} is now the first live herder`);
-    if (next === null || hot.length === 0 || !this.#o.cluster.isLive(next) || this.#o.cluster.linkTo(next) === undefined) return;
-    this.#o.cluster.request(next, 'warm', { flock, buckets: hot.slice(0, WARM_BUCKETS) }).catch((err: GrexError) => {
-      this.#o.logger.debug({ flock, next, err: err.message }, 'warm handover failed');
-    });
+    if (next === null || !this.#o.cluster.isLive(next) || this.#o.cluster.linkTo(next) === undefined) return Promise.resolve();
+    // Also sent with no hot buckets: it makes the next active node claim the flock at once.
+    return this.#o.cluster.request(next, 'warm', { flock, buckets: hot.slice(0, WARM_BUCKETS) }).then(
+      () => {},
+      (err: GrexError) => {
+        this.#o.logger.debug({ flock, next, err: err.message }, 'warm handover failed');
+      },
+    );
+  }
+
+  /**
+   * Shutting down (after the member entry says so): every led flock goes to
+   * its next herder, which claims it at once instead of waiting for this
+   * node to be declared dead. Resolves when they have taken over (or failed).
+   */
+  async handOverAll(): Promise<void> {
+    const flocks = this.ledFlocks();
+    await Promise.all(flocks.map((flock) => this.#handOver(flock, this.#o.cluster.route(flock).active)));
+    if (flocks.length > 0) this.#o.logger.info({ flocks: flocks.length }, 'handed over every led flock');
   }
 
   /** Drops one flock this node no longer needs to herd (every target herder herds it). */
@@ -659,7 +675,7 @@ export class FlockLeadership {
   }
 
   async #drop(flock: number): Promise<void> {
-    if (this.#leading.has(flock)) this.#handOver(flock, this.#o.cluster.route(flock).target[0] ?? null);
+    if (this.#leading.has(flock)) void this.#handOver(flock, this.#o.cluster.route(flock).active);
     const dropped = await this.#o.gates.exclusive(flock, async () => {
       if (!this.#o.cluster.mayDrop(flock) || !this.#herding.has(flock)) return false;
       // Not herding first (durably): from now on this node refuses the flock's bleets.
@@ -1053,8 +1069,8 @@ export class FlockLeadership {
 
   /** Warm handover: this node is (about to be) the flock's active node; load its hot buckets. */
   async onWarm(flock: number, buckets: readonly string[]): Promise<number> {
-    if (this.#o.warmBuckets === undefined || buckets.length === 0) return 0;
     await this.ensureLeading(flock);
+    if (this.#o.warmBuckets === undefined || buckets.length === 0) return 0;
     const loaded = await this.#o.warmBuckets(buckets);
     this.counters.warmedBuckets += loaded;
     return loaded;

@@ -34,6 +34,8 @@ export interface MemberInfo {
   learning?: string;
   /** Removed for good by an operator (a tombstone entry, written by another node). */
   removed?: boolean;
+  /** Shutting down: it hands its flocks over and must not be made their active node again. */
+  stopping?: boolean;
   /** When this run of the node started (ms); a newer incarnation replaces an older entry. */
   incarnation: number;
 }
@@ -55,6 +57,7 @@ export function sameMember(a: MemberInfo, b: MemberInfo): boolean {
     a.herding === b.herding &&
     a.learning === b.learning &&
     a.removed === b.removed &&
+    a.stopping === b.stopping &&
     a.incarnation === b.incarnation
   );
 }
@@ -95,7 +98,7 @@ export class MemberTable {
   digest(): string {
     if (this.#digest === null) {
       // Fields in a fixed order: entries built here and entries read from the wire order their keys differently.
-      const fields = this.list().map((m) => [m.nodeId, m.httpUrl, m.bleetUrl, m.herd, m.farm ?? null, m.herding ?? null, m.learning ?? null, m.removed === true, m.incarnation]);
+      const fields = this.list().map((m) => [m.nodeId, m.httpUrl, m.bleetUrl, m.herd, m.farm ?? null, m.herding ?? null, m.learning ?? null, m.removed === true, m.stopping === true, m.incarnation]);
       this.#digest = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16);
     }
     return this.#digest;

@@ -11,23 +11,19 @@ import type { FastifyInstance } from 'fastify';
 import { sendValue } from './replies.js';
 import type { NodeApi } from './node-api.js';
 
-// The page is a static file in src/http/dashboard/, next to this module when run from the
-// sources, and three levels up (the package root) plus that path when run from dist/.
-const PAGE_CANDIDATES = [new URL('./dashboard/index.html', import.meta.url), new URL('../../../src/http/dashboard/index.html', import.meta.url)];
+// The page is a static file next to this module: src/http/dashboard/, copied to dist/ by the build.
+const PAGE = new URL('./dashboard/index.html', import.meta.url);
 
 let page: Promise<Buffer> | null = null;
 
 function loadPage(): Promise<Buffer> {
   page ??= (async () => {
-    for (const url of PAGE_CANDIDATES) {
-      try {
-        return await readFile(url);
-      } catch {
-        // try the next place
-      }
+    try {
+      return await readFile(PAGE);
+    } catch {
+      page = null;
+      throw new Error(`the dashboard page (${PAGE.pathname}) is missing from this installation`);
     }
-    page = null;
-    throw new Error('the dashboard page (src/http/dashboard/index.html) is missing from this installation');
   })();
   return page;
 }

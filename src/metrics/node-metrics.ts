@@ -32,7 +32,7 @@ export interface MetricSources {
   queue(): { jobs: number; buckets: number };
   cache(): Promise<CacheTotals>;
   /** Flocks this node herds; is the first live herder of (its view); leads at a term. */
-  flocks(): { herded: number; active: number; led: number };
+  flocks(): { herded: number; holding: number; active: number; led: number };
   store(): StoreUsageView;
   /** Bleet connections, by direction and state. */
   connections(): { direction: 'in' | 'out'; state: 'greeting' | 'ready'; count: number }[];
@@ -125,7 +125,8 @@ export class NodeMetrics {
     counter('grex_quorum_failures_total', 'Writes that could not reach their write quorum.', () => sources.cluster().quorumFailures);
     counter('grex_replication_failures_total', 'Replicated writes a herder did not take (it is synced again later).', () => sources.cluster().replicationFailures);
 
-    gauge('grex_flocks_herded', 'Flocks this node herds (keeps a replica of).', (g) => g.set(sources.flocks().herded));
+    gauge('grex_flocks_herded', 'Flocks the farm map gives this node to herd.', (g) => g.set(sources.flocks().herded));
+    gauge('grex_flocks_holding', 'Flocks this node holds a full, counted copy of (claimed flocks it herds; learners excluded).', (g) => g.set(sources.flocks().holding));
     gauge('grex_flocks_active', 'Flocks whose first live herder is this node, in its view (it is their active node).', (g) => g.set(sources.flocks().active));
     gauge('grex_flocks_led', 'Flocks this node leads at a term (claimed from a majority of their herders).', (g) => g.set(sources.flocks().led));
 

@@ -3,108 +3,13 @@
 // is removed. The checker must pass, every flock must end with `replicas`
 // herding copies, and a node must hold no files of a flock it does not herd.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
-import { unpack } from 'msgpackr';
-import { parseFarm } from '../../src/cluster/farm-map.js';
+import { describe, test } from 'node:test';
 import { runCounter } from '../fault/harness.js';
 import { Checker } from '../helpers/checker.js';
 import { requestJson } from '../helpers/http.js';
 import { waitForSettled } from '../helpers/process-cluster.js';
-import { exampleJobs } from '../helpers/paths.js';
-import { startNodeProcess, type NodeProcess } from '../helpers/processes.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { clusterView as view, counterOf as finalCount, holdsOnlyWhatItHerds, startDataNode as startNode, waitForFarm } from '../helpers/rebalance.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const FAST = ['--heartbeat-ms', '100', '--suspect-after-ms', '600', '--dead-after-ms', '1200', '--anti-entropy-ms', '1000', '--bleet-timeout-ms', '3000'];
-
-interface Node {
-  name: string;
-  data: string;
-  proc: NodeProcess;
-}
-
-interface ClusterView {
-  mapVersion: number;
-  herdingFlocks: string;
-  flockStates: { fresh: number; settled: number; moving: number };
-  members: { nodeId: string; state: string; herd: boolean; removed?: boolean }[];
-  counters: { transferBytes: number; flocksDropped: number; flocksPromoted: number };
-  transfers: { flock: number; bytes: number }[];
-}
-
-async function startNode(t: TestContext, name: string, seed: Node | null, extra: string[] = [], data?: string): Promise<Node> {
-  const dir = data ?? (await tempDir(t, `grex-${name}-`));
-  const args = ['--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', dir, '--jobs', exampleJobs, '--workers', '1', '--node-id', name, ...FAST, ...extra];
-  if (seed !== null) args.push('--peers', seed.proc.bleetAddress);
-  return { name, data: dir, proc: await startNodeProcess(t, args) };
-}
-
-const view = async (node: Node) => (await requestJson(`${node.proc.url}/cluster`)).body as ClusterView;
-
-/**
- * Waits until the live nodes agree on the members (`live` alive and herding,
- * nobody else herding) and every claimed flock is herded by exactly its target
- * herders, with nothing still moving.
- */
-async function waitForFarm(live: readonly Node[], what: string): Promise<ClusterView[]> {
-  return waitFor(
-    async () => {
-      const views = await Promise.all(live.map(view));
-      const names = new Set(live.map((n) => n.name));
-      const agreed = views.every(
-        (v) =>
-          v.mapVersion === views[0]!.mapVersion &&
-          v.members.every((m) => (names.has(m.nodeId) ? m.state === 'alive' && m.herd : !m.herd || m.removed === true)) &&
-          v.flockStates.moving === 0 &&
-          v.flockStates.settled > 0,
-      );
-      return agreed && views;
-    },
-    { what, timeoutMs: 90_000, intervalMs: 100 },
-  );
-}
-
-/** Flocks of which a node holds item files (the flock's metadata file does not count). */
-async function flocksWithFiles(data: string): Promise<number[]> {
-  const root = join(data, 'flocks');
-  const out: number[] = [];
-  for (const flock of await readdir(root).catch(() => [] as string[])) {
-    const buckets = await readdir(join(root, flock), { withFileTypes: true });
-    for (const bucket of buckets) {
-      if (!bucket.isDirectory()) continue;
-      if ((await readdir(join(root, flock, bucket.name))).some((f) => !f.startsWith('.'))) {
-        out.push(Number(flock));
-        break;
-      }
-    }
-  }
-  return out.sort((a, b) => a - b);
-}
-
-async function holdsOnlyWhatItHerds(node: Node): Promise<void> {
-  await waitFor(
-    async () => {
-      const herding = new Set((await view(node)).herdingFlocks === '' ? [] : parseFarm((await view(node)).herdingFlocks, 1024));
-      const stray = (await flocksWithFiles(node.data)).filter((f) => !herding.has(f));
-      return stray.length === 0;
-    },
-    { what: `${node.name} to hold files only of flocks it herds`, timeoutMs: 30_000 },
-  );
-}
-
-async function finalCount(node: Node, bucket: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const res = await fetch(`${node.proc.url}/buckets/${bucket}/items/count`);
-      if (res.status === 404) return 0;
-      if (res.status !== 200) return undefined;
-      return unpack(Buffer.from(await res.arrayBuffer())) as number;
-    },
-    { what: `the final count of ${bucket}`, timeoutMs: 30_000 },
-  );
-}
 
 describe('rebalancing', () => {
   test('a node joins, one leaves, a dead one is removed, while counters run: nothing acknowledged is lost', async (t) => {
@@ -121,7 +26,7 @@ describe('rebalancing', () => {
 
     // Load: one sequential client per bucket, each job sent to a random node of `targets`.
     const checker = new Checker();
-    let targets: Node[] = [a, b, c];
+    let targets = [a, b, c];
     let running = true;
     const buckets = Array.from({ length: 6 }, (_, i) => `load-${i}`);
     let round = 0;

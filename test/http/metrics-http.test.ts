@@ -51,6 +51,7 @@ describe('GET /metrics', () => {
     assert.equal(sample(samples, 'grex_flocks_active'), 16);
     const flocksTouched = new Set(['a', 'b', 'f'].map((b) => node.route(b).flock)).size;
     assert.equal(sample(samples, 'grex_flocks_led'), flocksTouched);
+    assert.equal(sample(samples, 'grex_flocks_holding'), flocksTouched, 'a flock is held once it was claimed');
     assert.equal(sample(samples, 'grex_members', { state: 'alive' }), 1);
     assert.equal(sample(samples, 'grex_quorum_failures_total'), 0);
     assert.equal(sample(samples, 'grex_http_requests_in_flight'), 0);

@@ -383,11 +383,11 @@ describe('BleetLink', () => {
     await assert.rejects(client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), grexError('GREX_ERR_OVERLOADED'));
     const small = client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000);
     await waitFor(() => serverSide.requests.length === 2, { what: 'the small request to be served' });
-    held.open({ applied: 1 });
-    assert.deepEqual(await first, { applied: 1 });
-    assert.deepEqual(await small, { applied: 1 });
-    serverSide.serve = async () => ({ applied: 2 });
-    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), { applied: 2 }, 'the bytes are free again once answered');
+    held.open({ applied: 1, herding: true });
+    assert.deepEqual(await first, { applied: 1, herding: true });
+    assert.deepEqual(await small, { applied: 1, herding: true });
+    serverSide.serve = async () => ({ applied: 2, herding: true });
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), { applied: 2, herding: true }, 'the bytes are free again once answered');
     client.close('done');
   });
 

@@ -18,7 +18,7 @@ describe('rebalancing', () => {
     const [b, c] = await Promise.all([startNode(t, 'b', a, extra), startNode(t, 'c', a, extra)]);
     await waitForSettled([a, b, c].map((n) => n.proc));
     // Data on many flocks, so that joins and leaves move real copies.
-    for (let i = 0; i < 120; i++) {
+    for (let i = 0; i < 60; i++) {
       const answer = await runCounter(a.proc.url, `seed-${i}`);
       assert.ok('count' in answer, `seed-${i}: ${JSON.stringify(answer)}`);
     }
@@ -70,7 +70,7 @@ describe('rebalancing', () => {
     const removed = await requestJson(`${a.proc.url}/cluster/members/c/remove`, { method: 'POST' });
     assert.equal(removed.status, 200, JSON.stringify(removed.body));
     const last = await waitForFarm([a, d], 'a and d to herd every flock after c was removed');
-    assert.ok(last.every((v) => v.flockStates.settled >= 100), 'every claimed flock has two herders');
+    assert.ok(last.every((v) => v.flockStates.settled >= 55), 'every claimed flock has two herders');
     for (const node of [a, d]) await holdsOnlyWhatItHerds(node);
     const afterRemove = acknowledged();
     await waitFor(() => acknowledged() >= afterRemove + 20, { what: 'jobs to go on after the removal' });
@@ -81,7 +81,7 @@ describe('rebalancing', () => {
     for (const bucket of buckets) finals.set(bucket, await finalCount(a, bucket));
     assert.deepEqual(checker.problems(finals), [], checker.summary());
     // Both herders hold the same version of every counter, and every seeded count survived.
-    for (const bucket of [...buckets, 'seed-0', 'seed-77', 'seed-119']) {
+    for (const bucket of [...buckets, 'seed-0', 'seed-37', 'seed-59']) {
       await waitFor(
         async () => {
           const versions = await Promise.all(
@@ -92,6 +92,6 @@ describe('rebalancing', () => {
         { what: `both herders to hold the same version of ${bucket}` },
       );
     }
-    assert.equal(await finalCount(d, 'seed-77'), 1);
+    assert.equal(await finalCount(d, 'seed-37'), 1);
   });
 });

@@ -205,8 +205,17 @@ function checkGrex(args: string[]): void {
       return;
     }
     case 'status':
-      parseClientArgs(rest);
+    case 'leave':
+      assert.equal(parseClientArgs(rest).positionals.length, 0, `grex ${command} takes no arguments`);
       return;
+    case 'remove':
+      assert.equal(parseClientArgs(rest).positionals.length, 1, 'grex remove <nodeId>');
+      return;
+    case 'farm': {
+      const parsed = parseClientArgs(rest);
+      assert.ok(parsed.positionals.length > 0 && parsed.positionals.every((p) => /^[^=]+=.+$/.test(p)), 'grex farm <nodeId>=<farm>...');
+      return;
+    }
     case '--version':
     case '--help':
       return;

@@ -9,7 +9,7 @@ import { runFaults } from './harness.js';
 describe('faults', () => {
   test('counters survive SIGKILLs, restarts and partitions: nothing acknowledged is lost, replicas converge', async (t) => {
     const seed = Number(process.env.GREX_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const seconds = Number(process.env.GREX_FAULT_SECONDS ?? 45);
+    const seconds = Number(process.env.GREX_FAULT_SECONDS ?? 30);
     const result = await runFaults(t, { seed, seconds });
     const report = `seed ${seed} (replay: GREX_FAULT_SEED=${seed} npm test -- fault)\nevents: ${result.events.join(', ')}\n${result.summary}`;
     assert.deepEqual(result.problems, [], report);

@@ -185,6 +185,11 @@ export class GrexNode implements NodeApi {
       antiEntropyMs: config.antiEntropyMs,
       antiEntropyMbps: config.antiEntropyMbps,
       transferMbps: config.transferMbps,
+      hotBuckets: (flock) => this.#scheduler.hotBuckets(flock),
+      warmBuckets: async (buckets) => {
+        const warmed = await Promise.allSettled(buckets.map((bucketKey) => this.#scheduler.warm(bucketKey)));
+        return warmed.filter((w) => w.status === 'fulfilled').length;
+      },
       bleetTimeoutMs: config.bleetTimeoutMs,
       logger: parts.logger,
       onReplicated: (seconds, err) => this.#metrics.replicated(seconds, err),

@@ -16,7 +16,8 @@ import type { ItemEncoding, ItemRecord } from '../store/item-record.js';
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
 import { ThreadLostError, type JobPool } from '../workers/job-pool.js';
-import type { ItemChange, JobReply, PayloadEncoding } from '../workers/protocol.js';
+import { WARM_JOB, type ItemChange, type JobReply, type PayloadEncoding } from '../workers/protocol.js';
+import { LRUCache } from 'lru-cache';
 import { BucketGenerations } from './bucket-generations.js';
 import { BucketQueue, type EnqueueResult } from './bucket-queue.js';
 import type { FlockClock } from './flock-clock.js';
@@ -77,6 +78,8 @@ export class Scheduler {
   readonly #clock: FlockClock;
   readonly #flocks: number;
   readonly #jobs: ReadonlySet<string>;
+  /** Recently used buckets -> their flock (bounded), for warm handovers. */
+  readonly #hot = new LRUCache<string, number>({ max: 65_536 });
   readonly #jobTimeoutMs: number;
   readonly #itemLimitBytes: number;
   readonly #queue: BucketQueue;
@@ -139,7 +142,21 @@ export class Scheduler {
     if (!this.#jobs.has(request.jobName)) {
       return Promise.reject(new GrexError('GREX_ERR_JOB_NOT_FOUND', `no job named ${request.jobName}`, { job: request.jobName }));
     }
+    this.#hot.set(request.bucketKey, this.flockOf(request.bucketKey));
     return this.#enqueue(request.bucketKey, () => this.#runJob(request, false));
+  }
+
+  /** Buckets of a flock that ran jobs here lately, most recent first (a warm handover sends them). */
+  hotBuckets(flock: number): string[] {
+    const out: string[] = [];
+    for (const [bucketKey, f] of this.#hot.entries()) if (f === flock) out.push(bucketKey);
+    return out;
+  }
+
+  /** Loads a bucket's items into its thread's cache, in the bucket's turn (a warm handover). */
+  warm(bucketKey: string): Promise<JobOutcome> {
+    assertBucketKey(bucketKey);
+    return this.#enqueue(bucketKey, () => this.#runJob({ bucketKey, jobName: WARM_JOB, data: undefined, dataEncoding: 'json', resultEncoding: 'json' }, false));
   }
 
   /** Writes or deletes one item directly, in the bucket's turn; resolves with its new version. */

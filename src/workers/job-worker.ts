@@ -13,7 +13,7 @@ import { asGrexError, GrexError } from '../errors.js';
 import { WorkerJobContext } from './job-context.js';
 import { loadJob } from './job-loader.js';
 import { ObjectCache } from './object-cache.js';
-import type { CacheStats, JobReply, JobTask, LoadReply, PayloadEncoding, WorkerConfig, WorkerTask } from './protocol.js';
+import { WARM_JOB, type CacheStats, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
 import { StorePort } from './store-port.js';
 import { installGrexResolver } from './grex-resolver.js';
 
@@ -49,8 +49,24 @@ function encodeResult(result: unknown, encoding: PayloadEncoding): string | Uint
   }
 }
 
+/** A warm handover: every item of the bucket into this thread's cache, nothing changed. */
+async function warmBucket(task: JobTask): Promise<JobReply> {
+  const ctx = new WorkerJobContext(task.bucketKey, task.gen, cache, store);
+  try {
+    // A damaged item stays out of the cache; the first job that reads it gets it repaired.
+    for (const itemKey of await ctx.keys()) await ctx.get(itemKey).catch(() => undefined);
+    ctx.close();
+    return { ok: true, result: 'null', changes: [], threadId };
+  } catch (err) {
+    ctx.abandon();
+    cache.dropBucket(task.bucketKey);
+    return { ok: false, error: asGrexError(err).toWire(), threadId };
+  }
+}
+
 async function runJob(task: JobTask): Promise<JobReply> {
   cache.sync(task.bucketKey, task.gen);
+  if (task.jobName === WARM_JOB) return warmBucket(task);
   const path = config.jobs[task.jobName];
   if (path === undefined) {
     return { ok: false, error: { code: 'GREX_ERR_JOB_NOT_FOUND', message: `no job named ${task.jobName}` }, threadId };

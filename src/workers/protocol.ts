@@ -28,6 +28,13 @@ export interface JobTask {
   nextGen: number;
 }
 
+/**
+ * The name of the built-in job of a warm handover: it reads every item of its
+ * bucket into the thread's cache and changes nothing. Not a valid user job
+ * name (those never contain ':'), so it cannot be submitted over HTTP.
+ */
+export const WARM_JOB = ':warm';
+
 export interface LoadTask {
   kind: 'load';
 }

@@ -856,7 +856,12 @@ export class GrexNode implements NodeApi {
   async #stop(): Promise<void> {
     this.#ready = false;
     this.logger.info({ nodeId: this.nodeId, queued: this.#scheduler.queued }, 'Grex node stopping');
-    await Promise.all([this.#scheduler.stop(), this.#http?.close()]);
+    const closing = this.#http?.close();
+    await this.#scheduler.stop();
+    // Every job has answered; a client that keeps its connection busy would hold close() forever.
+    const force = setTimeout(() => this.#http?.server.closeAllConnections(), HTTP_CLOSE_GRACE_MS);
+    await closing;
+    clearTimeout(force);
     // Hand the led flocks to their next herders now, rather than have them wait to see this node dead.
     if (this.#leadership.ledFlocks().length > 0 && this.cluster.members().length > 1) {
       this.cluster.setStopping();
@@ -871,6 +876,9 @@ export class GrexNode implements NodeApi {
     this.logger.info({ nodeId: this.nodeId }, 'Grex node stopped');
   }
 }
+
+/** How long a stopping node lets answered clients close their connections before it closes them. */
+const HTTP_CLOSE_GRACE_MS = 1000;
 
 /** Waits for `work`, but no longer than `ms` (a timer that keeps the process alive meanwhile). */
 async function withDeadline(work: Promise<void>, ms: number): Promise<void> {

@@ -21,14 +21,14 @@ export function machine(): string {
   return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
 }
 
-/** Replaces (or appends) the section named `name` of docs/benchmarks.md. */
-export async function writeSection(name: string, body: string): Promise<void> {
+/** Replaces (or appends) the section named `name` of docs/benchmarks.md (or of `file`). */
+export async function writeSection(name: string, body: string, file = BENCHMARKS_FILE): Promise<void> {
   const begin = `<!-- begin ${name} -->`;
   const end = `<!-- end ${name} -->`;
-  let text = await readFile(BENCHMARKS_FILE, 'utf8').catch(() => HEADER);
+  let text = await readFile(file, 'utf8').catch(() => HEADER);
   const section = `${begin}\n${body.trim()}\n${end}`;
   const from = text.indexOf(begin);
   const to = text.indexOf(end);
   text = from >= 0 && to > from ? text.slice(0, from) + section + text.slice(to + end.length) : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(BENCHMARKS_FILE, text);
+  await writeFile(file, text);
 }

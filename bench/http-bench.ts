@@ -16,7 +16,7 @@ import { httpChart } from './chart.js';
 import { HTTP_BENCH_USAGE, parseHttpBenchOptions, type HttpBenchOptions } from './http-options.js';
 import { checkTargets, resultTables, targetsTable, type HttpRow } from './http-results.js';
 import { machine, writeSection } from './report.js';
-import { errorCount, runLoad, type LoadResult } from './run-load.js';
+import { errorCount, LoadGenerator, type LoadResult } from './run-load.js';
 import { Scope } from './scope.js';
 import { cacheSetup, helloSetup, redisSetup } from './systems/competitors.js';
 import { grexClusterSetup, grexNoCacheSetup, grexSingleSetup } from './systems/grex.js';
@@ -29,8 +29,15 @@ function describe(m: LoadResult): string {
   return `${m.reqPerSec} req/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms, errors ${errorCount(m)}`;
 }
 
-async function measure(options: HttpBenchOptions, variant: Variant, shape: RequestShape, keys: string[], overallRate?: number): Promise<LoadResult> {
-  return runLoad({
+async function measure(
+  load: LoadGenerator,
+  options: HttpBenchOptions,
+  variant: Variant,
+  shape: RequestShape,
+  keys: string[],
+  overallRate?: number,
+): Promise<LoadResult> {
+  return load.run({
     targets: await variant.targets(keys, options.connections),
     ...shape,
     durationSec: options.durationSec,
@@ -50,7 +57,7 @@ async function checkLists(deployment: Deployment, keys: string[], records: numbe
   }
 }
 
-async function runSetup(options: HttpBenchOptions, setup: SystemSetup, keys: string[]): Promise<HttpRow[]> {
+async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: SystemSetup, keys: string[]): Promise<HttpRow[]> {
   const scope = new Scope();
   const rows: HttpRow[] = [];
   try {
@@ -61,17 +68,17 @@ async function runSetup(options: HttpBenchOptions, setup: SystemSetup, keys: str
     const deployment = await setup.start(scope, { grexArgs: options.grexArgs, grexEnv });
     await deployment.seed(keys, options.records);
     for (const variant of deployment.variants) {
-      const write = await measure(options, variant, deployment.write, keys);
+      const write = await measure(load, options, variant, deployment.write, keys);
       console.log(`${variant.label}, writes: ${describe(write)}`);
       await checkLists(deployment, keys, options.records, variant.label);
       const row: HttpRow = { id: variant.id, label: variant.label, write, read: write };
       if (variant.halfRate === true) {
         const rate = Math.max(1, Math.round(write.reqPerSec / 2));
-        const result = await measure(options, variant, deployment.write, keys, rate);
+        const result = await measure(load, options, variant, deployment.write, keys, rate);
         row.halfRate = { rate, result };
         console.log(`${variant.label}, writes at ${rate} req/s: ${describe(result)} (autocannon's p99, corrected: ${result.autocannonP99Ms} ms)`);
       }
-      row.read = await measure(options, variant, deployment.read, keys);
+      row.read = await measure(load, options, variant, deployment.read, keys);
       console.log(`${variant.label}, reads: ${describe(row.read)}`);
       rows.push(row);
     }
@@ -140,7 +147,12 @@ async function main(): Promise<void> {
   const setups = SETUPS.filter((s) => options.systems === null || options.systems.includes(s.id));
   const keys = customerKeys(options.customers);
   const rows: HttpRow[] = [];
-  for (const setup of setups) rows.push(...(await runSetup(options, setup, keys)));
+  const load = new LoadGenerator();
+  try {
+    for (const setup of setups) rows.push(...(await runSetup(load, options, setup, keys)));
+  } finally {
+    await load.close();
+  }
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   await mkdir(options.outDir, { recursive: true });
   await writeFile(join(options.outDir, 'bench-http.svg'), httpChart(rows, `Grex HTTP benchmark, ${machine()}`));

@@ -60,14 +60,25 @@ function singleNode(id: string, label: string, extra: string[], halfRate: boolea
 export const grexSingleSetup = singleNode('grex-1', 'Grex, 1 node', [], true);
 export const grexNoCacheSetup = singleNode('grex-1-nocache', 'Grex, 1 node, no cache', ['--cache-mb', '0'], false);
 
+/** Each bucket's active node, as the cluster answers GET /route/:bucketKey (asked once per bucket). */
+export async function activeNodes(via: NodeProcess, keys: string[]): Promise<Map<string, string>> {
+  const active = new Map<string, string>();
+  for (const key of keys) {
+    const { body } = await requestJson(`${via.url}/route/${encodeURIComponent(key)}`);
+    const url = (body as { activeNode: string | null }).activeNode;
+    if (url === null) throw new Error(`bucket ${key} has no active node`);
+    active.set(key, url);
+  }
+  return active;
+}
+
 /** Each customer's requests to its bucket's active node; connections in proportion to the customers. */
 async function directTargets(nodes: NodeProcess[], keys: string[], connections: number): Promise<LoadTarget[]> {
+  const active = await activeNodes(nodes[0]!, keys);
   const byNode = new Map<string, string[]>(nodes.map((n) => [n.url, []]));
   for (const key of keys) {
-    const { body } = await requestJson(`${nodes[0]!.url}/route/${encodeURIComponent(key)}`);
-    const active = (body as { activeNode: string | null }).activeNode;
-    const list = active === null ? undefined : byNode.get(active);
-    if (list === undefined) throw new Error(`bucket ${key} has no active node among the cluster's (${active})`);
+    const list = byNode.get(active.get(key)!);
+    if (list === undefined) throw new Error(`bucket ${key} is active on ${active.get(key)}, not a node of this cluster`);
     list.push(key);
   }
   const targets: LoadTarget[] = [];
@@ -78,14 +89,20 @@ async function directTargets(nodes: NodeProcess[], keys: string[], connections: 
   return targets;
 }
 
+/** Three nodes peered through the first, `--replicas 3`, settled (all alive, one farm map). */
+export async function startGrexCluster(scope: Scope, options: StartOptions): Promise<NodeProcess[]> {
+  const clusterArgs = (seed: NodeProcess | null) => ['--bleet', '127.0.0.1:0', '--replicas', '3', ...(seed === null ? [] : ['--peers', seed.bleetAddress])];
+  const first = await startGrexNode(scope, options, 'node-a', clusterArgs(null));
+  const rest = await Promise.all(['node-b', 'node-c'].map((name) => startGrexNode(scope, options, name, clusterArgs(first))));
+  const nodes = [first, ...rest];
+  await waitForSettled(nodes);
+  return nodes;
+}
+
 export const grexClusterSetup: SystemSetup = {
   id: 'grex-3',
   async start(scope, options) {
-    const clusterArgs = (seed: NodeProcess | null) => ['--bleet', '127.0.0.1:0', '--replicas', '3', ...(seed === null ? [] : ['--peers', seed.bleetAddress])];
-    const first = await startGrexNode(scope, options, 'node-a', clusterArgs(null));
-    const rest = await Promise.all(['node-b', 'node-c'].map((name) => startGrexNode(scope, options, name, clusterArgs(first))));
-    const nodes = [first, ...rest];
-    await waitForSettled(nodes);
+    const nodes = await startGrexCluster(scope, options);
     return grexDeployment(nodes, [
       { id: 'grex-3-direct', label: 'Grex, 3 nodes, direct', targets: (keys, connections) => directTargets(nodes, keys, connections) },
       {

@@ -61,11 +61,9 @@ async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: S
   const scope = new Scope();
   const rows: HttpRow[] = [];
   try {
-    const grexEnv: NodeJS.ProcessEnv =
-      options.profileDir !== null && setup.id.startsWith('grex-1')
-        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(options.profileDir, setup.id)}` }
-        : {};
-    const deployment = await setup.start(scope, { grexArgs: options.grexArgs, grexEnv });
+    const profile = options.profileDir !== null && setup.id.startsWith('grex-1');
+    const grexNodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir!, setup.id)}`] : [];
+    const deployment = await setup.start(scope, { grexArgs: options.grexArgs, grexNodeArgs });
     await deployment.seed(keys, options.records);
     for (const variant of deployment.variants) {
       const write = await measure(load, options, variant, deployment.write, keys);

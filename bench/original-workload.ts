@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   const scope = new Scope();
   const rows: OriginalRow[] = [];
   try {
-    const nodes = await startGrexCluster(scope, { grexArgs: [], grexEnv: {} });
+    const nodes = await startGrexCluster(scope, { grexArgs: [], grexNodeArgs: [] });
     const buckets = Array.from({ length: options.buckets }, (_, i) => `bucket-${i}`);
     const active = await activeNodes(nodes[0]!, buckets);
     const url = (bucket: string, path: string) => `${active.get(bucket)}/buckets/${bucket}/${path}`;

@@ -35,8 +35,8 @@ export interface Deployment {
 export interface StartOptions {
   /** Extra arguments for every `grex start`. */
   grexArgs: string[];
-  /** Environment of Grex nodes (NODE_OPTIONS=--cpu-prof when profiling). */
-  grexEnv: NodeJS.ProcessEnv;
+  /** Flags for node running `grex start` (--cpu-prof when profiling). */
+  grexNodeArgs: string[];
 }
 
 export interface SystemSetup {

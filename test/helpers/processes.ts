@@ -17,14 +17,14 @@ export interface NodeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Runs `grex start <args>` and resolves once it logs its URL; killed after the test if still running. */
+/** Runs `grex start <args>` (`nodeArgs`: flags for node itself) and resolves once it logs its URL; killed after the test if still running. */
 export async function startNodeProcess(
   t: Pick<TestContext, 'after'>,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: string[] } = {},
 ): Promise<NodeProcess> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GREX_')));
-  const child = spawn(process.execPath, [cliPath, 'start', ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cliPath, 'start', ...args], {
     cwd: options.cwd,
     env: { ...env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

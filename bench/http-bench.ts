@@ -61,7 +61,7 @@ async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: S
   const scope = new Scope();
   const rows: HttpRow[] = [];
   try {
-    const profile = options.profileDir !== null && setup.id.startsWith('grex-1');
+    const profile = options.profileDir !== null && setup.id.startsWith('grex-');
     const grexNodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir!, setup.id)}`] : [];
     const deployment = await setup.start(scope, { grexArgs: options.grexArgs, grexNodeArgs });
     await deployment.seed(keys, options.records);

@@ -12,7 +12,7 @@ export const HTTP_BENCH_USAGE = `npm run bench -- [options]
   --records <n>       records per seeded list (default 200)
   --systems <ids>     only these, comma-separated: hello,cache,redis,grex-1,grex-3,grex-1-nocache
   --grex-arg <arg>    an extra argument for every grex start (repeatable), e.g. --grex-arg=--workers=1
-  --profile <dir>     run the one-node Grex processes with node --cpu-prof, profiles into <dir>
+  --profile <dir>     run the Grex processes with node --cpu-prof, profiles into <dir>/<system>
   --out <dir>         where benchmarks.md and bench-http.svg are written (default docs/)
   --quick             a smoke run: short durations`;
 

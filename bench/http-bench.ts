@@ -15,13 +15,16 @@ import { join } from 'node:path';
 import { httpChart } from './chart.js';
 import { HTTP_BENCH_USAGE, parseHttpBenchOptions, type HttpBenchOptions } from './http-options.js';
 import { checkTargets, resultTables, targetsTable, type HttpRow } from './http-results.js';
-import { machine, writeSection } from './report.js';
+import { loadNote, machine, writeSection } from './report.js';
 import { errorCount, LoadGenerator, type LoadResult } from './run-load.js';
 import { Scope } from './scope.js';
 import { cacheSetup, helloSetup, redisSetup } from './systems/competitors.js';
 import { grexClusterSetup, grexNoCacheSetup, grexSingleSetup } from './systems/grex.js';
 import type { Deployment, RequestShape, SystemSetup, Variant } from './systems/system.js';
 import { customerKeys, KEEP_RECORDS } from './workload.js';
+
+/** Taken before anything starts: how busy the machine was. */
+const STARTING_LOAD = loadNote();
 
 export const SETUPS: SystemSetup[] = [helloSetup, cacheSetup, redisSetup, grexSingleSetup, grexClusterSetup, grexNoCacheSetup];
 
@@ -116,7 +119,7 @@ answers and connection errors (timeouts included).
   bucket with \`GET /route/:bucketKey\`), "random node" to any node, which
   forwards it. "No cache": \`--cache-mb 0\`.
 
-Machine: ${machine()}. Command: \`${command}\`.
+Machine: ${machine()}. ${STARTING_LOAD}. Command: \`${command}\`.
 
 ### Writes (append one record, keep ${KEEP_RECORDS})
 

@@ -18,12 +18,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/helpers/paths.js';
-import { machine, writeSection } from './report.js';
+import { loadNote, machine, writeSection } from './report.js';
 import { errorCount, LoadGenerator } from './run-load.js';
 import { Scope } from './scope.js';
 import { BENCH_JOBS } from './systems/grex.js';
 import { startNodeProcess } from '../test/helpers/processes.js';
 import { tempDir } from '../test/helpers/temp-dir.js';
+
+/** Taken before anything starts: how busy the machine was. */
+const STARTING_LOAD = loadNote();
 
 const MB = 1e6;
 const RSS_LIMIT_MB = 150;
@@ -157,7 +160,7 @@ connections, each bucket once). RSS of the node process (worker threads
 included) from /proc/<pid>/status, at each checkpoint after ${options.settleSec} s idle; the
 peak is the kernel's high-water mark (VmHWM).
 
-Machine: ${machine()}. Command: \`npm run bench:memory${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
+Machine: ${machine()}. ${STARTING_LOAD}. Command: \`npm run bench:memory${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
 
 | buckets stored | RSS (MB) | load rate (buckets/s) | errors |
 |---:|---:|---:|---:|

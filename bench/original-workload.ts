@@ -21,10 +21,13 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/helpers/paths.js';
-import { machine, writeSection } from './report.js';
+import { loadNote, machine, writeSection } from './report.js';
 import { Scope } from './scope.js';
 import { activeNodes, startGrexCluster } from './systems/grex.js';
 import { listCodec, type BenchRecord } from './workload.js';
+
+/** Taken before anything starts: how busy the machine was. */
+const STARTING_LOAD = loadNote();
 
 interface Options {
   durationSec: number;
@@ -172,7 +175,7 @@ straight to the bucket's active node, ${options.durationSec} s each.
 - **client encodes, PUT**: the client encodes the list itself and PUTs the
   bytes, as the original Grex's app encoded its items (gob) and stored bytes.
 
-Machine: ${machine()}. Command: \`npm run bench:original${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
+Machine: ${machine()}. ${STARTING_LOAD}. Command: \`npm run bench:original${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
 
 ${table}
 

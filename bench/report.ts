@@ -3,7 +3,7 @@
  * section between markers, leaving the others as they are.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../test/helpers/paths.js';
 
@@ -19,6 +19,12 @@ with numbers from another day. Each section says how to rerun it.
 export function machine(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+}
+
+/** The machine's load when a benchmark starts: on a shared machine, what its numbers are worth. */
+export function loadNote(): string {
+  const [one, five] = loadavg();
+  return `Load average when it started: ${one!.toFixed(1)} (1 min), ${five!.toFixed(1)} (5 min) on ${cpus().length} cores`;
 }
 
 /** Replaces (or appends) the section named `name` of docs/benchmarks.md (or of `file`). */

@@ -88,6 +88,44 @@ function checkpoints(first: number, buckets: number): number[] {
   return points;
 }
 
+interface Sample {
+  buckets: number;
+  rssMb: number;
+  loadReqPerSec: number;
+  errors: number;
+}
+
+/** The section of docs/benchmarks.md; written after every checkpoint, so a long run that is stopped still reports. */
+function reportBody(options: Options, idleMb: number, samples: Sample[], peak: number, done: boolean): string {
+  const firstRss = samples[0]!.rssMb;
+  const lastRss = samples.at(-1)!.rssMb;
+  const growth = (lastRss - firstRss) / firstRss;
+  const mark = (met: boolean) => (met ? 'met' : '**missed**');
+  return `## Memory
+
+One node (\`grex start --cache-mb ${options.cacheMb}\`, fsync \`always\`, default
+workers) filled with ${options.buckets.toLocaleString('en')} buckets of one ~4 KiB item each, stored by
+the job \`bench/jobs/store-blob.ts\` over HTTP (autocannon, ${options.connections}
+connections, each bucket once). RSS of the node process (worker threads
+included) from /proc/<pid>/status, at each checkpoint after ${options.settleSec} s idle; the
+peak is the kernel's high-water mark (VmHWM).${done ? '' : `\n\n**Run not finished**: stopped after ${lastRssBuckets(samples)} buckets.`}
+
+Machine: ${machine()}. ${STARTING_LOAD}. Command: \`npm run bench:memory${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
+
+| buckets stored | RSS (MB) | load rate (buckets/s) | errors |
+|---:|---:|---:|---:|
+| 0 (idle, just started) | ${idleMb.toFixed(1)} | – | – |
+${samples.map((s) => `| ${s.buckets.toLocaleString('en')} | ${s.rssMb.toFixed(1)} | ${s.loadReqPerSec} | ${s.errors} |`).join('\n')}
+
+| target | measured | |
+|---|---|---|
+| RSS ≤ ${RSS_LIMIT_MB} MB throughout | peak ${peak.toFixed(1)} MB | ${mark(peak <= RSS_LIMIT_MB)} |
+| RSS at ${options.buckets.toLocaleString('en')} buckets within 10% of RSS at ${samples[0]!.buckets.toLocaleString('en')} | ${samples.length < 2 ? 'not run' : `${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}% at ${lastRssBuckets(samples)}`} | ${samples.length < 2 ? 'not run' : mark(Math.abs(growth) <= 0.1)} |
+`;
+}
+
+const lastRssBuckets = (samples: Sample[]) => samples.at(-1)!.buckets.toLocaleString('en');
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const fs = await statfs(tmpdir());
@@ -101,7 +139,7 @@ async function main(): Promise<void> {
   const scope = new Scope();
   const load = new LoadGenerator();
   scope.after(() => load.close());
-  const samples: { buckets: number; rssMb: number; loadReqPerSec: number; errors: number }[] = [];
+  const samples: Sample[] = [];
   let maxSampledMb = 0;
   let idleMb = NaN;
   let peakMb = 0;
@@ -140,39 +178,14 @@ async function main(): Promise<void> {
       peakMb = now.peakMb;
       samples.push({ buckets: point, rssMb: now.rssMb, loadReqPerSec: result.reqPerSec, errors: errorCount(result) });
       console.log(`${point} buckets: ${now.rssMb.toFixed(1)} MB RSS (peak so far ${now.peakMb.toFixed(1)} MB), loaded at ${result.reqPerSec} buckets/s, ${errorCount(result)} errors`);
+      const done = point === options.buckets;
+      await writeSection('memory', reportBody(options, idleMb, samples, Math.max(peakMb, maxSampledMb), done), join(options.outDir, 'benchmarks.md'));
     }
     sampling = false;
     await sampler;
   } finally {
     await scope.close();
   }
-  const firstRss = samples[0]!.rssMb;
-  const lastRss = samples.at(-1)!.rssMb;
-  const growth = (lastRss - firstRss) / firstRss;
-  const peak = Math.max(peakMb, maxSampledMb);
-  const mark = (met: boolean) => (met ? 'met' : '**missed**');
-  const body = `## Memory
-
-One node (\`grex start --cache-mb ${options.cacheMb}\`, fsync \`always\`, default
-workers) filled with ${options.buckets.toLocaleString('en')} buckets of one ~4 KiB item each, stored by
-the job \`bench/jobs/store-blob.ts\` over HTTP (autocannon, ${options.connections}
-connections, each bucket once). RSS of the node process (worker threads
-included) from /proc/<pid>/status, at each checkpoint after ${options.settleSec} s idle; the
-peak is the kernel's high-water mark (VmHWM).
-
-Machine: ${machine()}. ${STARTING_LOAD}. Command: \`npm run bench:memory${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
-
-| buckets stored | RSS (MB) | load rate (buckets/s) | errors |
-|---:|---:|---:|---:|
-| 0 (idle, just started) | ${idleMb.toFixed(1)} | – | – |
-${samples.map((s) => `| ${s.buckets.toLocaleString('en')} | ${s.rssMb.toFixed(1)} | ${s.loadReqPerSec} | ${s.errors} |`).join('\n')}
-
-| target | measured | |
-|---|---|---|
-| RSS ≤ ${RSS_LIMIT_MB} MB throughout | peak ${peak.toFixed(1)} MB | ${mark(peak <= RSS_LIMIT_MB)} |
-| RSS at ${samples.at(-1)!.buckets.toLocaleString('en')} buckets within 10% of RSS at ${samples[0]!.buckets.toLocaleString('en')} | ${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}% | ${mark(Math.abs(growth) <= 0.1)} |
-`;
-  await writeSection('memory', body, join(options.outDir, 'benchmarks.md'));
 }
 
 await main();

@@ -55,8 +55,8 @@ test('the benchmark scripts run and report every row with a rate and no errors',
   const [httpOut, originalOut, memoryOut] = await Promise.all(['http', 'original', 'memory'].map((name) => outFolder(t, name)));
   // Three at once: together they take about as long as the HTTP one alone.
   await Promise.all([
-    runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.5', '--warmup', '0', '--connections', '8', '--out', httpOut!]),
-    runScript('original-workload.js', ['--quick', '--buckets', '3', '--records', '2000', '--duration', '0.5', '--out', originalOut!]),
+    runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.3', '--warmup', '0', '--connections', '8', '--out', httpOut!]),
+    runScript('original-workload.js', ['--quick', '--buckets', '3', '--records', '2000', '--duration', '0.3', '--out', originalOut!]),
     runScript('memory.js', ['--quick', '--buckets', '300', '--first', '100', '--connections', '8', '--settle', '0.2', '--out', memoryOut!]),
   ]);
 

@@ -60,6 +60,24 @@ async function checkLists(deployment: Deployment, keys: string[], records: numbe
   }
 }
 
+/**
+ * Reads every customer once after seeding, so that no measured request pays
+ * for a first touch (a cold object cache after the seeding writes).
+ */
+async function touchAll(variant: Variant, shape: RequestShape, keys: string[]): Promise<void> {
+  const work = (await variant.targets(keys, 1)).flatMap((t) => t.keys.map((key) => ({ url: t.url, key })));
+  let next = 0;
+  const worker = async () => {
+    while (next < work.length) {
+      const { url, key } = work[next++]!;
+      const res = await fetch(`${url}${shape.path.replace('{key}', encodeURIComponent(key))}`, { method: shape.method });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${variant.label}: reading ${key} after seeding: ${res.status} ${text.slice(0, 300)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
+
 async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: SystemSetup, keys: string[]): Promise<HttpRow[]> {
   const scope = new Scope();
   const rows: HttpRow[] = [];
@@ -68,6 +86,7 @@ async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: S
     const grexNodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir!, setup.id)}`] : [];
     const deployment = await setup.start(scope, { grexArgs: options.grexArgs, grexNodeArgs });
     await deployment.seed(keys, options.records);
+    await touchAll(deployment.variants[0]!, deployment.read, keys);
     for (const variant of deployment.variants) {
       const write = await measure(load, options, variant, deployment.write, keys);
       console.log(`${variant.label}, writes: ${describe(write)}`);
@@ -99,7 +118,8 @@ ${options.customers.toLocaleString('en')} customers, each one list of ${options.
 \`{ description, other, amount, date }\` (about 12 KB in msgpackr). A write
 appends one record and keeps the newest ${KEEP_RECORDS}; a read returns the
 list's summary (count and total). Every system is seeded with the same lists
-and runs as its own processes; the load comes from autocannon in a separate
+(each then read once, so no measurement pays for a first touch) and runs as
+its own processes; the load comes from autocannon in a separate
 process, ${options.connections} connections, ${options.warmupSec} s warm-up then
 ${options.durationSec} s measured per system and workload, customers picked at
 random. Latencies are autocannon's per-response times; errors count non-2xx

@@ -93,11 +93,11 @@ export const OPTIONS = {
     description: 'Job worker threads. Default: the available cores.',
   }),
   cacheMb: option({
-    schema: number(z.number().positive().max(1 << 20)),
+    schema: number(z.number().min(0).max(1 << 20)),
     default: () => 256,
     flag: 'cache-mb',
     env: 'GREX_CACHE_MB',
-    description: 'Budget of the decoded-object cache of the whole node, in MiB (split between worker threads; sizes are estimated at 5× the encoded bytes).',
+    description: 'Budget of the decoded-object cache of the whole node, in MiB (split between worker threads; sizes are estimated at 5× the encoded bytes). 0: no cache, every job reads and decodes its items from the store.',
   }),
   flocks: option({
     schema: number(z.number().int().refine(isValidFlockCount, 'expected a power of two from 1 to 1048576')),

@@ -20,15 +20,16 @@ export interface NodeProcess {
 
 /**
  * Runs `grex start <args>` and resolves once it logs its URL; killed after the test if still running.
- * `command` runs another `grex` executable (an installed package's bin) instead of this repository's CLI.
+ * `command` runs another `grex` executable (an installed package's bin) instead of this repository's CLI;
+ * `nodeArgs` are flags for node itself (with this repository's CLI).
  */
 export async function startNodeProcess(
   t: Pick<TestContext, 'after'>,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string; nodeArgs?: string[] } = {},
 ): Promise<NodeProcess> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GREX_')));
-  const [command, commandArgs] = options.command === undefined ? [process.execPath, [cliPath]] : [options.command, []];
+  const [command, commandArgs] = options.command === undefined ? [process.execPath, [...(options.nodeArgs ?? []), cliPath]] : [options.command, []];
   const child = spawn(command, [...commandArgs, 'start', ...args], {
     cwd: options.cwd,
     env: { ...env, ...options.env },

@@ -64,6 +64,18 @@ describe('object cache', () => {
     }
   });
 
+  test('cacheMb 0 disables the cache: every job reads its items from the store, and sees every change', async (t) => {
+    const node = await startTestNode(t, { cacheMb: 0 });
+    for (let i = 1; i <= 3; i++) {
+      const { result } = await node.submit<{ length: number }>('uncached', 'append', { value: i });
+      assert.equal(result.length, i);
+    }
+    const stats = await node.cacheStats();
+    assert.equal(stats.reduce((n, s) => n + s.hits, 0), 0);
+    assert.equal(stats.reduce((n, s) => n + s.misses, 0), 3);
+    assert.equal(stats.reduce((n, s) => n + s.items, 0), 0);
+  });
+
   test('a job that throws leaves store and cache as they were', async (t) => {
     const node = await startTestNode(t);
     await node.submit('b', 'append', { value: 'first' });

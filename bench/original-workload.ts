@@ -1,0 +1,188 @@
+/**
+ * The original Grex's own benchmark: 10 buckets, each one item holding
+ * 20,000 records; encode and store on 3 replicas, in a loop.
+ *
+ *   npm run bench:original [-- --duration 10 --buckets 10 --records 20000 | --quick]
+ *
+ * A three-node cluster (`--replicas 3`, fsync `always`, a write waits for 2
+ * of the 3 herders and is sent to all). One loop per bucket, each sending
+ * its next call when the previous one is answered, straight to the bucket's
+ * active node. Two ways to "encode and store", each a row:
+ *
+ * - job: `bench/jobs/original-store.ts` changes one record of the bucket's
+ *   cached list and puts the whole list: the worker thread encodes all the
+ *   records (msgpackr), the node stores and replicates the item.
+ * - client encodes + PUT: the client encodes the list itself and PUTs the
+ *   bytes (raw, as the original Grex stored whatever its app encoded).
+ *
+ * records/s = records per item × items stored per second; MB/s = encoded
+ * item bytes stored per second (each stored on 3 nodes).
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../test/helpers/paths.js';
+import { loadNote, machine, writeSection } from './report.js';
+import { Scope } from './scope.js';
+import { activeNodes, startGrexCluster } from './systems/grex.js';
+import { listCodec, type BenchRecord } from './workload.js';
+
+/** Taken before anything starts: how busy the machine was. */
+const STARTING_LOAD = loadNote();
+
+interface Options {
+  durationSec: number;
+  buckets: number;
+  records: number;
+  outDir: string;
+}
+
+export interface OriginalRow {
+  label: string;
+  stores: number;
+  seconds: number;
+  itemBytes: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  errors: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      buckets: { type: 'string' },
+      records: { type: 'string' },
+      out: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+    },
+  });
+  const num = (name: string, text: string | undefined, fallback: number) => {
+    const n = text === undefined ? fallback : Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+    return n;
+  };
+  return {
+    durationSec: num('duration', values.duration, values.quick ? 2 : 10),
+    buckets: Math.round(num('buckets', values.buckets, 10)),
+    records: Math.round(num('records', values.records, 20_000)),
+    outDir: values.out ?? join(repoRoot, 'docs'),
+  };
+}
+
+function clientList(records: number): BenchRecord[] {
+  const start = Date.UTC(2013, 0, 1);
+  return Array.from({ length: records }, (_, i) => ({
+    description: `record ${i}`,
+    other: `ref-${(i * 7919).toString(36)}`,
+    amount: (i % 10_000) / 100,
+    date: new Date(start + i * 1000),
+  }));
+}
+
+/** Runs `store(bucket, round)` in one loop per bucket for `seconds`; counts answers. */
+async function loop(buckets: string[], seconds: number, store: (bucket: string, round: number) => Promise<boolean>): Promise<{ stores: number; errors: number; seconds: number }> {
+  let stores = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(
+    buckets.map(async (bucket) => {
+      for (let round = 1; performance.now() < deadline; round++) {
+        if (await store(bucket, round)) stores++;
+        else errors++;
+      }
+    }),
+  );
+  return { stores, errors, seconds: (performance.now() - started) / 1000 };
+}
+
+async function ok(res: Response): Promise<boolean> {
+  const text = await res.text();
+  if (!res.ok) console.error(`${res.status} ${text.slice(0, 200)}`);
+  return res.ok;
+}
+
+function row(label: string, run: { stores: number; errors: number; seconds: number }, records: number, itemBytes: number): OriginalRow {
+  return {
+    label,
+    ...run,
+    itemBytes,
+    recordsPerSec: Math.round((run.stores * records) / run.seconds),
+    mbPerSec: (run.stores * itemBytes) / run.seconds / 1e6,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const scope = new Scope();
+  const rows: OriginalRow[] = [];
+  try {
+    const nodes = await startGrexCluster(scope, { grexArgs: [], grexNodeArgs: [] });
+    const buckets = Array.from({ length: options.buckets }, (_, i) => `bucket-${i}`);
+    const active = await activeNodes(nodes[0]!, buckets);
+    const url = (bucket: string, path: string) => `${active.get(bucket)}/buckets/${bucket}/${path}`;
+
+    const job = (bucket: string, round: number) =>
+      fetch(url(bucket, 'jobs/original-store'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ records: options.records, round }),
+      }).then(ok);
+    // Warm-up: every bucket's list built, cached and stored once.
+    await loop(buckets, Math.min(2, options.durationSec / 2), job);
+    const itemBytes = Number((await fetch(url(buckets[0]!, 'items/records'))).headers.get('content-length'));
+    rows.push(row('job (worker encodes, node stores on 3)', await loop(buckets, options.durationSec, job), options.records, itemBytes));
+    console.log(rows.at(-1));
+
+    const lists = new Map(buckets.map((b) => [b, clientList(options.records)]));
+    let putBytes = 0;
+    const put = (bucket: string, round: number) => {
+      const list = lists.get(bucket)!;
+      const i = round % list.length;
+      list[i] = { ...list[i]!, amount: round / 100 };
+      const bytes = listCodec.pack(list);
+      putBytes = bytes.byteLength;
+      return fetch(url(bucket, 'items/raw-records'), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes }).then(ok);
+    };
+    await loop(buckets, Math.min(2, options.durationSec / 2), put);
+    rows.push(row('client encodes, PUT to the active node', await loop(buckets, options.durationSec, put), options.records, putBytes));
+    console.log(rows.at(-1));
+  } finally {
+    await scope.close();
+  }
+  const table = [
+    '| encode and store | items stored | records/s | MB/s (per replica) | item size | errors |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${r.stores} | ${r.recordsPerSec.toLocaleString('en')} | ${r.mbPerSec.toFixed(1)} | ${(r.itemBytes / 1e6).toFixed(2)} MB | ${r.errors} |`,
+    ),
+  ].join('\n');
+  const best = Math.max(...rows.map((r) => r.recordsPerSec));
+  const body = `## The original Grex's workload
+
+${options.buckets} buckets, each one item holding ${options.records.toLocaleString('en')} records
+\`{ description, other, amount, date }\`; encode and store, in a loop, on a
+three-node cluster with \`--replicas 3\` (fsync \`always\`; a store is answered
+once 2 of the 3 herders hold it, and is sent to all 3). One loop per bucket,
+straight to the bucket's active node, ${options.durationSec} s each.
+
+- **job**: \`bench/jobs/original-store.ts\` changes one record of the bucket's
+  cached list and puts the whole list: the job's worker thread encodes all
+  ${options.records.toLocaleString('en')} records (msgpackr), the node writes the item to its log and
+  ships it to the other two.
+- **client encodes, PUT**: the client encodes the list itself and PUTs the
+  bytes, as the original Grex's app encoded its items (gob) and stored bytes.
+
+Machine: ${machine()}. ${STARTING_LOAD}. Command: \`npm run bench:original${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\`.
+
+${table}
+
+Goal: ≥ 2,100,000 records/s (the 2013 Go prototype after tuning, on a laptop
+SSD; 840,000 before). Best here: **${best.toLocaleString('en')} records/s** — ${best >= 2_100_000 ? 'met' : '**missed**'}.
+`;
+  await writeSection('original', body, join(options.outDir, 'benchmarks.md'));
+}
+
+await main();

@@ -1,0 +1,102 @@
+// Smoke runs of the benchmark scripts (npm run bench, bench:original, bench:memory): each runs for a
+// few seconds on tiny sizes, writing to a copy of docs/benchmarks.md in a temp folder, and must produce
+// every row with a nonzero rate and no errors. The numbers themselves are not checked (benchmarks, not tests).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { cells } from '../helpers/markdown-table.js';
+import { repoRoot } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+async function runScript(script: string, args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'bench', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  assert.equal(code, 0, `${script} failed:\n${output}`);
+  return output;
+}
+
+/** The body rows of the first table after `heading` in `section` (cells). */
+function tableAfter(section: string, heading: string): string[][] {
+  const from = section.indexOf(heading);
+  assert.ok(from >= 0, `no "${heading}" in:\n${section}`);
+  const lines = section.slice(from).split('\n');
+  const start = lines.findIndex((line) => line.startsWith('|'));
+  const rows: string[][] = [];
+  for (let i = start + 2; i < lines.length && lines[i]!.startsWith('|'); i++) rows.push(cells(lines[i]!));
+  return rows;
+}
+
+function section(text: string, name: string): string {
+  const from = text.indexOf(`<!-- begin ${name} -->`);
+  const to = text.indexOf(`<!-- end ${name} -->`);
+  assert.ok(from >= 0 && to > from, `no section ${name}`);
+  return text.slice(from, to);
+}
+
+const number = (cell: string) => Number(cell.replace(/[, ×]|MB/g, ''));
+
+/** A copy of docs/benchmarks.md in a folder of its own, for one script to write to. */
+async function outFolder(t: TestContext, name: string): Promise<string> {
+  const out = await tempDir(t, `grex-bench-smoke-${name}-`);
+  await copyFile(join(repoRoot, 'docs', 'benchmarks.md'), join(out, 'benchmarks.md'));
+  return out;
+}
+
+test('the benchmark scripts run and report every row with a rate and no errors', async (t) => {
+  const before = await readFile(join(repoRoot, 'docs', 'benchmarks.md'), 'utf8');
+  const [httpOut, originalOut, memoryOut] = await Promise.all(['http', 'original', 'memory'].map((name) => outFolder(t, name)));
+  // Three at once: together they take about as long as the HTTP one alone.
+  await Promise.all([
+    runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.3', '--warmup', '0', '--connections', '8', '--out', httpOut!]),
+    runScript('original-workload.js', ['--quick', '--buckets', '3', '--records', '2000', '--duration', '0.3', '--out', originalOut!]),
+    runScript('memory.js', ['--quick', '--buckets', '300', '--first', '100', '--connections', '8', '--settle', '0.2', '--out', memoryOut!]),
+  ]);
+
+  const httpDocs = await readFile(join(httpOut!, 'benchmarks.md'), 'utf8');
+  const http = section(httpDocs, 'http');
+  for (const heading of ['### Writes', '### Reads']) {
+    const rows = tableAfter(http, heading);
+    assert.deepEqual(
+      rows.map((r) => r[0]),
+      ['HTTP ceiling (fastify hello)', 'Cache ceiling (fastify + Map)', 'Redis app (fastify + Redis)', 'Grex, 1 node', 'Grex, 3 nodes, direct', 'Grex, 3 nodes, random node', 'Grex, 1 node, no cache'],
+    );
+    for (const row of rows) {
+      assert.ok(number(row[1]!) > 0, `${heading} ${row[0]}: req/s ${row[1]}`);
+      assert.equal(row[4], '0', `${heading} ${row[0]}: errors`);
+    }
+  }
+  const targets = tableAfter(http, '### Targets');
+  assert.equal(targets.length, 5);
+  for (const row of targets) assert.match(row[2]!, /^(met|\*\*missed\*\*)$/, `target ${row[0]} was evaluated`);
+  const svg = await readFile(join(httpOut!, 'bench-http.svg'), 'utf8');
+  assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.ok(svg.includes('Grex, 3 nodes, random node') && svg.trimEnd().endsWith('</svg>'));
+  // The other sections (failover) are kept as they were.
+  assert.equal(section(httpDocs, 'failover'), section(before, 'failover'));
+
+  const original = tableAfter(section(await readFile(join(originalOut!, 'benchmarks.md'), 'utf8'), 'original'), '| encode and store');
+  assert.equal(original.length, 2);
+  for (const row of original) {
+    assert.ok(number(row[2]!) > 0, `original ${row[0]}: records/s ${row[2]}`);
+    assert.equal(row[5], '0', `original ${row[0]}: errors`);
+  }
+
+  const memory = tableAfter(section(await readFile(join(memoryOut!, 'benchmarks.md'), 'utf8'), 'memory'), '| buckets stored');
+  assert.deepEqual(
+    memory.map((r) => r[0]),
+    ['0 (idle, just started)', '100', '300'],
+  );
+  for (const row of memory) assert.ok(number(row[1]!) > 0, `memory row ${row.join(' | ')}`);
+  for (const row of memory.slice(1)) {
+    assert.ok(number(row[2]!) > 0, `memory row ${row.join(' | ')}`);
+    assert.equal(row[3], '0');
+  }
+});

@@ -38,6 +38,7 @@ import { assertBucketKey, assertItemKey, assertJobName, flockOf } from './keys.j
 import { createLogger, type Logger } from './log.js';
 import { generateNodeId, loadNodeId } from './node-identity.js';
 import { encodeJobValue, FlockClock, Scheduler, type ItemWrite, type JobRequest } from './scheduler/index.js';
+import { decodeListAppend } from './store/item-delta.js';
 import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
 import {
   formatVersion,
@@ -120,7 +121,7 @@ export class GrexNode implements NodeApi {
       maxQueuedJobs: config.maxQueuedJobs,
       maxQueuedPerBucket: config.maxQueuedPerBucket,
       itemLimitBytes: Math.floor(config.itemLimitMb * MIB),
-      commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, () => this.#store.commit(flock, records)),
+      commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, async () => void (await this.#store.commit(flock, records))),
       termOf: (flock) => {
         const term = this.#leadership.termIfLeading(flock);
         if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1 });
@@ -371,7 +372,7 @@ export class GrexNode implements NodeApi {
       case 'replicate': {
         const { flock, term, records } = body as BleetRequest<'replicate'>;
         this.#assertHerder(flock);
-        return { applied: await this.#leadership.onReplicate(flock, term, this.#decodeRecords(flock, records)) } as BleetResponse<M>;
+        return (await this.#leadership.onReplicate(flock, term, this.#decodeRecords(flock, records))) as BleetResponse<M>;
       }
       case 'claim': {
         const { flock, term } = body as BleetRequest<'claim'>;
@@ -440,6 +441,14 @@ export class GrexNode implements NodeApi {
       assertBucketKey(record.bucketKey);
       assertItemKey(record.itemKey);
       if (flockOf(record.bucketKey, this.flocks) !== flock) throw new GrexError('GREX_ERR_BLEET_INVALID', `bucket ${record.bucketKey} is not in flock ${flock}`);
+      if (record.delta === true) {
+        if (record.tombstone || record.purge === true) throw new GrexError('GREX_ERR_BLEET_INVALID', `a delta of ${record.bucketKey}/${record.itemKey} is also a tombstone or purge`);
+        try {
+          decodeListAppend(record.payload);
+        } catch (err) {
+          throw new GrexError('GREX_ERR_BLEET_INVALID', `replicated write of flock ${flock}: ${(err as Error).message}`);
+        }
+      }
       return record;
     });
   }

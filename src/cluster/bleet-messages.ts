@@ -19,7 +19,8 @@ import type { PayloadEncoding } from '../workers/protocol.js';
 import type { ItemEncoding } from '../store/item-record.js';
 import type { MemberInfo } from './membership.js';
 
-export const BLEET_PROTOCOL = 1;
+/** 2: replicate carries deltas (appends) and answers which items lack their base. */
+export const BLEET_PROTOCOL = 2;
 /** Longest deadline a request may carry (a job may run up to 24 h, plus the bleet timeout). */
 export const MAX_TTL_MS = 48 * 3600 * 1000;
 
@@ -53,7 +54,12 @@ export type WireEntry = [string, string, number, number, number];
 export interface BleetMethods {
   members: { req: Record<string, never>; res: { version: number; members: MemberInfo[] } };
   job: { req: JobBleet; res: { result: string | Uint8Array; activeNode: string } };
-  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number } };
+  /**
+   * Records of one write (whole items or deltas). The answer names the items
+   * whose delta the herder could not apply, lacking its base: they are sent
+   * again, whole.
+   */
+  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number; missing: [string, string][] } };
   /** A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock. */
   claim: { req: { flock: number; term: number }; res: { entries: WireEntry[] } };
   /** Records of the given items as this node holds them (absent ones are left out). */
@@ -175,6 +181,11 @@ function readEntries(o: Obj, key: string): WireEntry[] {
   });
 }
 
+function readKeyPair(k: unknown): [string, string] {
+  if (!Array.isArray(k) || k.length !== 2 || typeof k[0] !== 'string' || typeof k[1] !== 'string') fail('keys must be [bucketKey, itemKey]');
+  return [k[0], k[1]];
+}
+
 function flockAndTerm(b: unknown): { o: Obj; flock: number; term: number } {
   const o = obj(b, 'body');
   return { o, flock: int(o, 'flock'), term: int(o, 'term') };
@@ -203,13 +214,7 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
   },
   fetch: (b) => {
     const o = obj(b, 'body');
-    return {
-      flock: int(o, 'flock'),
-      keys: arrayOf(o, 'keys', 100_000, (k) => {
-        if (!Array.isArray(k) || k.length !== 2 || typeof k[0] !== 'string' || typeof k[1] !== 'string') fail('keys must be [bucketKey, itemKey]');
-        return [k[0], k[1]] as [string, string];
-      }),
-    };
+    return { flock: int(o, 'flock'), keys: arrayOf(o, 'keys', 100_000, readKeyPair) };
   },
   sync: (b) => {
     const { o, flock, term } = flockAndTerm(b);
@@ -259,7 +264,10 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
     if (result === null) fail('result is missing');
     return { result, activeNode: str(o, 'activeNode', 2048) };
   },
-  replicate: (b) => ({ applied: int(obj(b, 'body'), 'applied') }),
+  replicate: (b) => {
+    const o = obj(b, 'body');
+    return { applied: int(o, 'applied'), missing: o.missing === undefined ? [] : arrayOf(o, 'missing', 100_000, readKeyPair) };
+  },
   claim: (b) => ({ entries: readEntries(obj(b, 'body'), 'entries') }),
   fetch: (b) => ({ records: arrayOf(obj(b, 'body'), 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) }),
   sync: (b) => {

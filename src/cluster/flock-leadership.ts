@@ -34,7 +34,7 @@ import type { ClusterNode } from './cluster-node.js';
 import type { FlockGates } from './flock-gate.js';
 import { listingDigest, planSync, type ListingEntry } from './flock-listing.js';
 import { quorumSize, type WriteQuorum } from './quorum.js';
-import { replicatedCommit } from './replicator.js';
+import { replicaAction, replicatedCommit, replicateTo, type HeldVersion, type ReplicateAnswer } from './replicator.js';
 
 export interface LeadershipOptions {
   selfId: string;
@@ -108,7 +108,8 @@ export class FlockLeadership {
   #timer: NodeJS.Timeout | null = null;
   #antiEntropy: Promise<void> | null = null;
   #wakeAntiEntropy: (() => void) | null = null;
-  readonly counters = { claims: 0, claimsLost: 0, stepDowns: 0, syncs: 0, repairs: 0, tombstonesPurged: 0 };
+  /** wholeResends: items sent whole to a herder that lacked the base of an append. */
+  readonly counters = { claims: 0, claimsLost: 0, stepDowns: 0, syncs: 0, repairs: 0, tombstonesPurged: 0, wholeResends: 0 };
 
   constructor(options: LeadershipOptions) {
     this.#o = options;
@@ -347,14 +348,17 @@ export class FlockLeadership {
       await this.#enoughInSync(flock, leading, herders);
       const encoded = records.map(encodeItemRecord);
       let stale: GrexError | null = null;
+      // A herder lacking an append's base gets the whole item, read here once stored here.
+      let local: Promise<void> | null = null;
+      const storedHere = () => (local ??= commitLocally());
       await replicatedCommit({
         herders: herders.includes(this.#o.selfId) ? herders : [this.#o.selfId, ...herders],
         selfId: this.#o.selfId,
         quorum: this.#o.writeQuorum,
-        commitLocally,
+        commitLocally: storedHere,
         sendTo: async (nodeId) => {
           const inSync = leading.synced.has(nodeId);
-          const sent = this.#replicate(leading, nodeId, flock, term, encoded).catch((err: GrexError) => {
+          const sent = this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch((err: GrexError) => {
             if (err.code === 'GREX_ERR_STALE_TERM') stale = err;
             throw err;
           });
@@ -398,13 +402,28 @@ export class FlockLeadership {
     }
   }
 
-  async #replicate(leading: Leading, nodeId: string, flock: number, term: number, records: Uint8Array[]): Promise<void> {
+  async #replicate(
+    leading: Leading,
+    nodeId: string,
+    flock: number,
+    term: number,
+    records: readonly ItemRecord[],
+    encoded: Uint8Array[],
+    storedHere: () => Promise<void>,
+  ): Promise<void> {
     if (!this.#o.cluster.isLive(nodeId)) {
       this.#markUnsynced(leading, nodeId);
       throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
     }
     try {
-      await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+      await replicateTo({
+        records,
+        encoded,
+        send: (sent) => this.#o.cluster.request(nodeId, 'replicate', { flock, term, records: sent }),
+        storedHere,
+        readWhole: (bucketKey, itemKey) => this.#o.store.read(flock, bucketKey, itemKey),
+        onWhole: () => void this.counters.wholeResends++,
+      });
     } catch (err) {
       this.#markUnsynced(leading, nodeId);
       if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
@@ -654,22 +673,33 @@ export class FlockLeadership {
     });
   }
 
-  /** A replicated write: refused if its term is stale; else the newer versions are stored. */
-  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<number> {
+  /**
+   * A replicated write: refused if its term is stale; else the newer versions
+   * are stored. Deltas apply only on top of their base version; the items of
+   * those that do not are named in the answer (the active node sends them whole).
+   */
+  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<ReplicateAnswer> {
     return this.#serially(flock, async () => {
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'replicated write refused');
       const leading = this.#leading.get(flock);
       if (leading !== undefined && leading.term < term) this.stepDown(flock, `a write of term ${term} arrived`);
       const newer: ItemRecord[] = [];
+      const missing: [string, string][] = [];
       for (const record of records) {
-        const current = await this.#o.store.read(flock, record.bucketKey, record.itemKey).catch(() => undefined);
-        if (current === undefined || compareVersions(current.version, record.version) < 0) newer.push(record);
+        const held: HeldVersion = await this.#o.store.head(flock, record.bucketKey, record.itemKey).then(
+          (h) => h?.version,
+          () => 'damaged' as const,
+        );
+        const action = replicaAction(record, held);
+        if (action === 'store') newer.push(record);
+        else if (action === 'missing') missing.push([record.bucketKey, record.itemKey]);
       }
-      if (newer.length === 0) return 0;
+      if (newer.length === 0) return { applied: 0, missing };
       for (const record of newer) await this.#o.clock.observe(flock, record.version);
-      await this.#o.store.commit(flock, newer);
+      const left = await this.#o.store.commit(flock, newer, { partial: true });
+      for (const record of left) missing.push([record.bucketKey, record.itemKey]);
       for (const bucketKey of new Set(newer.map((r) => r.bucketKey))) this.#o.invalidateBucket(bucketKey);
-      return newer.length;
+      return { applied: newer.length - left.length, missing };
     });
   }
 

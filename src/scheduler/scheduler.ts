@@ -12,6 +12,7 @@
 import { itemCodec, ownedBytes } from '../codec.js';
 import { fromWire, GrexError } from '../errors.js';
 import { assertBucketKey, assertItemKey, assertJobName, flockOf, fnv1a32 } from '../keys.js';
+import { encodeListAppend } from '../store/item-delta.js';
 import type { ItemEncoding, ItemRecord } from '../store/item-record.js';
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
@@ -96,7 +97,7 @@ export class Scheduler {
     this.#jobTimeoutMs = options.jobTimeoutMs;
     this.#itemLimitBytes = options.itemLimitBytes;
     this.#queue = new BucketQueue({ maxPerBucket: options.maxQueuedPerBucket, maxTotal: options.maxQueuedJobs });
-    this.#persist = options.commit ?? ((flock, _bucketKey, records) => this.#store.commit(flock, records));
+    this.#persist = options.commit ?? (async (flock, _bucketKey, records) => void (await this.#store.commit(flock, records)));
     this.#termOf = options.termOf ?? (() => 1);
   }
 
@@ -241,26 +242,55 @@ export class Scheduler {
     return { result: reply.result, versions, threadId: reply.threadId };
   }
 
-  /** Versions and stores a bucket's changes; resolves when they are durable. */
+  /**
+   * Versions and stores a bucket's changes; resolves when they are durable.
+   * An append is stored as a delta on the item's current version: only the
+   * appended values are logged and replicated.
+   */
   async #commit(flock: number, bucketKey: string, changes: readonly ItemChange[]): Promise<Version[]> {
+    const bases: (Version | null)[] = [];
     for (const change of changes) {
-      if (change.bytes !== null && change.bytes.byteLength > this.#itemLimitBytes) {
+      let size = change.bytes?.byteLength ?? 0;
+      let base: Version | null = null;
+      if (change.appendKeep !== undefined) {
+        // In the bucket's turn, so no other write of this item can come between.
+        const head = await this.#store.head(flock, bucketKey, change.itemKey);
+        base = head?.version ?? NO_VERSION;
+        // A list without `keep` grows: count what it holds (an upper bound).
+        size = change.appendKeep === 0 ? (head?.size ?? 0) + size : 0;
+      }
+      bases.push(base);
+      if (size > this.#itemLimitBytes) {
         throw new GrexError(
           'GREX_ERR_ITEM_TOO_LARGE',
-          `item ${JSON.stringify(change.itemKey)} is ${change.bytes.byteLength} bytes; the limit is ${this.#itemLimitBytes}`,
-          { itemKey: change.itemKey, bytes: change.bytes.byteLength, limit: this.#itemLimitBytes },
+          `item ${JSON.stringify(change.itemKey)} is ${size} bytes; the limit is ${this.#itemLimitBytes}`,
+          { itemKey: change.itemKey, bytes: size, limit: this.#itemLimitBytes },
         );
       }
     }
     const versions = await this.#clock.next(flock, changes.length, this.#termOf(flock));
-    const records: ItemRecord[] = changes.map((change, i) => ({
-      bucketKey,
-      itemKey: change.itemKey,
-      version: versions[i]!,
-      tombstone: change.bytes === null,
-      encoding: change.encoding,
-      payload: change.bytes ?? new Uint8Array(0),
-    }));
+    const records: ItemRecord[] = changes.map((change, i) => {
+      const base = bases[i]!;
+      if (base !== null) {
+        return {
+          bucketKey,
+          itemKey: change.itemKey,
+          version: versions[i]!,
+          tombstone: false,
+          encoding: 'msgpack',
+          payload: encodeListAppend({ base, keep: change.appendKeep!, values: change.bytes! }),
+          delta: true,
+        };
+      }
+      return {
+        bucketKey,
+        itemKey: change.itemKey,
+        version: versions[i]!,
+        tombstone: change.bytes === null,
+        encoding: change.encoding,
+        payload: change.bytes ?? new Uint8Array(0),
+      };
+    });
     await this.#persist(flock, bucketKey, records);
     return versions;
   }

@@ -77,7 +77,7 @@ async function runJob(task: JobTask): Promise<JobReply> {
     const reply: JobReply = {
       ok: true,
       result,
-      changes: changes.map(({ itemKey, bytes, encoding }) => ({ itemKey, bytes, encoding })),
+      changes: changes.map(({ itemKey, bytes, encoding, appendKeep }) => (appendKeep === undefined ? { itemKey, bytes, encoding } : { itemKey, bytes, encoding, appendKeep })),
       threadId,
     };
     // Msgpack change buffers are owned by the reply alone: move them. Raw ones are also cached: copy.

@@ -40,9 +40,14 @@ export type WorkerTask = JobTask | LoadTask | StatsTask;
 
 export interface ItemChange {
   itemKey: string;
-  /** The new bytes, or null for a delete. */
+  /** The new bytes, or null for a delete; for an append, only the appended values (a msgpack array). */
   bytes: Uint8Array | null;
   encoding: ItemEncoding;
+  /**
+   * Set for `ctx.append`: `bytes` are values to add to the end of the list
+   * item, which then keeps its last `appendKeep` values (0: all).
+   */
+  appendKeep?: number;
 }
 
 export type JobReply =

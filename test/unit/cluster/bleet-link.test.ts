@@ -144,7 +144,7 @@ describe('BleetLink', () => {
       return { applied: (body as { records: Uint8Array[] }).records.length };
     };
     const answer = await client.request('replicate', { flock: 5, term: 1, records: [Uint8Array.of(1), Uint8Array.of(2)] }, 5000);
-    assert.deepEqual(answer, { applied: 2 });
+    assert.deepEqual(answer, { applied: 2, missing: [] });
     assert.equal(serverSide.requests.length, 1);
     assert.equal(serverSide.requests[0]!.ttlMs, 5000);
     assert.equal((serverSide.requests[0]!.body as { flock: number }).flock, 5);
@@ -192,7 +192,7 @@ describe('BleetLink', () => {
     assert.equal(client.inFlight, 0);
     serverSide.serve = async () => ({ applied: 9 });
     held.open({ applied: 1 }); // the late answer to the first request
-    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9 });
+    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9, missing: [] });
     assert.equal(client.ready, true);
     client.close('done');
   });
@@ -344,11 +344,11 @@ describe('BleetLink', () => {
     assert.equal(client.inFlight, 2, 'the refused request was never sent');
     await waitFor(() => serverSide.requests.length === 2, { what: 'the two requests to arrive' });
     held.open({ applied: 4 });
-    assert.deepEqual(await first, { applied: 4 });
-    assert.deepEqual(await second, { applied: 4 });
+    assert.deepEqual(await first, { applied: 4, missing: [] });
+    assert.deepEqual(await second, { applied: 4, missing: [] });
     assert.equal(serverSide.requests.length, 2);
     serverSide.serve = async () => ({ applied: 5 });
-    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5 }, 'room again once answered');
+    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5, missing: [] }, 'room again once answered');
     client.close('done');
   });
 
@@ -365,9 +365,9 @@ describe('BleetLink', () => {
     });
     assert.equal(serverSide.requests.length, 1, 'the extra request never reached the handler');
     held.open({ applied: 1 });
-    assert.deepEqual(await first, { applied: 1 });
+    assert.deepEqual(await first, { applied: 1, missing: [] });
     serverSide.serve = async () => ({ applied: 2 });
-    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2 }, 'served again once the first is done');
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2, missing: [] }, 'served again once the first is done');
     assert.equal(client.ready, true);
     client.close('done');
   });

@@ -1,0 +1,185 @@
+/**
+ * A quick measurement of the append workload on one durable node (not the
+ * full benchmark; see issue 6): 1,000 buckets, each holding one list item of
+ * 200 records (~12 KB encoded), pre-seeded; each request appends one record
+ * and keeps the last 200.
+ *
+ *   npm run build && node dist/bench/append-quick.js [--job append|put] [--seconds 10]
+ *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3]
+ *
+ * `--job append` uses ctx.append (only the new record is persisted and
+ * shipped); `--job put` reads the list, changes it and puts it whole (the way
+ * jobs were written before ctx.append). The node runs as a real `grex start`
+ * process; autocannon runs in another process (this script, `--load`).
+ * With `--cpu-prof`, the node (the first one) writes a V8 CPU profile there.
+ * With `--nodes 3`, three nodes with replicas 3 and the load goes straight to
+ * each bucket's active node.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { itemCodec } from '../src/codec.js';
+
+const BUCKETS = 1000;
+const RECORDS = 200;
+
+const JOBS: Record<string, string> = {
+  'append.js': `export default async (ctx, data) => {
+  const record = { description: data.description, other: data.other, amount: data.amount, date: new Date() };
+  const length = await ctx.append('list', [record], { keep: ${RECORDS} });
+  return { length };
+};
+`,
+  'put.js': `export default async (ctx, data) => {
+  const list = (await ctx.get('list')) ?? [];
+  list.push({ description: data.description, other: data.other, amount: data.amount, date: new Date() });
+  if (list.length > ${RECORDS}) list.splice(0, list.length - ${RECORDS});
+  ctx.put('list', list);
+  return { length: list.length };
+};
+`,
+};
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : process.argv[at + 1]!;
+}
+
+// About 60 bytes encoded, like the records of the issue's workload.
+const record = (i: number) => ({
+  description: `coffee beans, medium roast ${i % 97}`,
+  other: `order-ref-${100_000 + i}`,
+  amount: (i % 1000) / 10,
+  date: new Date(1_700_000_000_000 + i * 1000),
+});
+const bucketKey = (i: number) => `customer-${i}`;
+
+interface Node {
+  child: ChildProcess;
+  url: string;
+  bleet: string;
+}
+
+function startNode(args: string[], nodeArgs: string[]): Promise<Node> {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'start', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      for (const line of out.split('\n')) {
+        if (!line.includes('ready at')) continue;
+        const entry = JSON.parse(line) as { url: string; bleetUrl?: string };
+        resolve({ child, url: entry.url, bleet: (entry.bleetUrl ?? '').replace('ws://', '') });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`node exited with ${code}: ${out}`)));
+  });
+}
+
+async function activeUrl(node: Node, bucket: string): Promise<string> {
+  const res = await fetch(`${node.url}/route/${bucket}`);
+  const route = (await res.json()) as { activeNode: string | null };
+  return route.activeNode ?? node.url;
+}
+
+async function seed(urls: (bucket: string) => Promise<string>): Promise<void> {
+  const list = Array.from({ length: RECORDS }, (_, i) => record(i));
+  const body = Buffer.from(itemCodec.pack(list));
+  let next = 0;
+  const worker = async () => {
+    while (next < BUCKETS) {
+      const bucket = bucketKey(next++);
+      const res = await fetch(`${await urls(bucket)}/buckets/${bucket}/items/list`, { method: 'PUT', headers: { 'content-type': 'application/msgpack' }, body });
+      if (!res.ok) throw new Error(`seeding ${bucket}: ${res.status} ${await res.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  console.log(`seeded ${BUCKETS} buckets of ${RECORDS} records (${body.length} bytes each)`);
+}
+
+/** Child process: autocannon against the given bucket -> URL table. */
+async function load(): Promise<void> {
+  type Result = { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
+  const { default: autocannon } = (await import('autocannon' as string)) as { default: (options: object) => Promise<Result> };
+  const table = JSON.parse(arg('load', '{}')) as Record<string, string>;
+  const job = arg('job', 'append');
+  const buckets = Object.keys(table);
+  const origins = [...new Set(Object.values(table))];
+  // One autocannon run per origin would split connections; the load goes to origin 0's
+  // buckets only when there is one node, else each request picks a bucket of that origin.
+  const results = await Promise.all(
+    origins.map((origin) => {
+      const mine = buckets.filter((b) => table[b] === origin);
+      let i = 0;
+      return autocannon({
+        url: origin,
+        connections: Math.max(1, Math.round(Number(arg('connections', '32')) / origins.length)),
+        duration: Number(arg('seconds', '10')),
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req: Record<string, unknown>) => {
+              const bucket = mine[Math.floor(Math.random() * mine.length)]!;
+              i++;
+              return { ...req, path: `/buckets/${bucket}/jobs/${job}`, body: JSON.stringify({ description: 'coffee beans, medium roast 12', other: `order-ref-${i}`, amount: i % 100 }) };
+            },
+          },
+        ],
+      });
+    }),
+  );
+  const total = results.reduce((n, r) => n + r.requests.average, 0);
+  const errors = results.reduce((n, r) => n + r.errors + r.non2xx, 0);
+  console.log(JSON.stringify({ reqPerSec: Math.round(total), p50: results[0]!.latency.p50, p99: results[0]!.latency.p99, errors }));
+}
+
+async function main(): Promise<void> {
+  const job = arg('job', 'append');
+  const nodes = Number(arg('nodes', '1'));
+  const dir = await mkdtemp(join(tmpdir(), 'grex-append-quick-'));
+  const jobsDir = join(dir, 'jobs');
+  await mkdir(jobsDir);
+  for (const [name, source] of Object.entries(JOBS)) await writeFile(join(jobsDir, name), source);
+  const prof = arg('cpu-prof', '');
+  const running: Node[] = [];
+  try {
+    const common = ['--http', '127.0.0.1:0', '--jobs', jobsDir, '--fsync', arg('fsync', 'always')];
+    if (nodes === 1) {
+      running.push(await startNode([...common, '--data', join(dir, 'n0')], prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof]));
+    } else {
+      const cluster = ['--bleet', '127.0.0.1:0', '--replicas', '3'];
+      running.push(await startNode([...common, ...cluster, '--data', join(dir, 'n0')], prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof]));
+      for (let i = 1; i < nodes; i++) running.push(await startNode([...common, ...cluster, '--data', join(dir, `n${i}`), '--peers', running[0]!.bleet], []));
+      // Wait until every node sees every other one and routes agree.
+      for (;;) {
+        const views = await Promise.all(running.map(async (n) => ((await (await fetch(`${n.url}/cluster`)).json()) as { members: unknown[] }).members.length));
+        if (views.every((v) => v === nodes)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const table: Record<string, string> = {};
+    for (let i = 0; i < BUCKETS; i++) table[bucketKey(i)] = await activeUrl(running[0]!, bucketKey(i));
+    await seed(async (bucket) => table[bucket]!);
+    const self = fileURLToPath(import.meta.url);
+    const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+    await new Promise((resolve) => child.once('exit', resolve));
+    console.log(`job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${out.trim()}`);
+  } finally {
+    for (const node of running) {
+      node.child.kill('SIGTERM');
+      await new Promise((resolve) => (node.child.exitCode !== null ? resolve(null) : node.child.once('exit', resolve)));
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--load')) await load();
+else await main();

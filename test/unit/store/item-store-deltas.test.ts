@@ -45,7 +45,10 @@ class WatchedFsBackend extends FsBackend {
   hold: Promise<void> | null = null;
   holdSync: Promise<void> | null = null;
   writes = 0;
+  /** Writes begun, held or not. */
+  writesBegun = 0;
   override async write(flock: number, records: readonly ItemRecord[], options?: WriteOptions): Promise<void> {
+    this.writesBegun++;
     if (this.hold !== null) await this.hold;
     this.writes += records.length;
     return super.write(flock, records, options);
@@ -240,6 +243,33 @@ describe('ItemStore deltas', () => {
     held.open();
     await store.close();
     await assertReplaysAs(dir, expected);
+  });
+
+  test('a log segment holding deltas that came while their item was being written stays until they are in the file', async (t) => {
+    const dir = await tempDir(t);
+    const { store, backend } = await openFs(dir, { applyDelayMs: 200 }, 64);
+    const segments = async () => (await readdir(join(dir, 'wal'))).length;
+    await store.commit(F, [whole('list', 1, ['a'])]);
+    await waitFor(async () => (await backend.read(F, 'b', 'list'))?.version.seq === 1 && (await segments()) === 1, { what: 'the base in its file, out of the log' });
+    let held = gate();
+    backend.hold = held.promise;
+    const begun = backend.writesBegun;
+    await store.commit(F, [append('list', 2, v(1), ['b'])]);
+    await waitFor(() => backend.writesBegun === begun + 1, { what: 'version 2 being written' });
+    await store.commit(F, [append('list', 3, v(2), ['c'])]); // comes while version 2 is being written
+    backend.hold = null;
+    held.open();
+    await waitFor(async () => (await backend.read(F, 'b', 'list'))?.version.seq === 2, { what: 'version 2 in the file' });
+    // Version 3 waits for the delay; a checkpoint meanwhile must not remove its segment.
+    held = gate();
+    backend.hold = held.promise;
+    await waitFor(() => backend.writesBegun === begun + 2, { what: 'version 3 being written' });
+    const expected = new Map([['list', await store.read(F, 'b', 'list')]]);
+    assert.deepEqual(itemCodec.unpack(expected.get('list')!.payload), ['a', 'b', 'c']);
+    await assertReplaysAs(await crashImage(t, dir), expected);
+    backend.hold = null;
+    held.open();
+    await store.close();
   });
 
   test('deltas never build on a damaged item file: refused at commit, dropped if found when writing; the item reads as damaged', async (t) => {

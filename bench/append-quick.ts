@@ -5,13 +5,15 @@
  * and keeps the last 200.
  *
  *   npm run build && node dist/bench/append-quick.js [--job append|put] [--seconds 10]
- *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3]
+ *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3] [--cli <main.js>]
  *
  * `--job append` uses ctx.append (only the new record is persisted and
  * shipped); `--job put` reads the list, changes it and puts it whole (the way
  * jobs were written before ctx.append). The node runs as a real `grex start`
  * process; autocannon runs in another process (this script, `--load`).
- * With `--cpu-prof`, the node (the first one) writes a V8 CPU profile there.
+ * With `--cpu-prof`, the node writes a V8 CPU profile there (one node only:
+ * it is restarted on its data after seeding, so the profile shows the load).
+ * `--cli` runs another build of Grex (to compare with an older commit).
  * With `--nodes 3`, three nodes with replicas 3 and the load goes straight to
  * each bucket's active node.
  */
@@ -63,7 +65,7 @@ interface Node {
 }
 
 function startNode(args: string[], nodeArgs: string[]): Promise<Node> {
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const cli = arg('cli', fileURLToPath(new URL('../src/cli/main.js', import.meta.url)));
   const child = spawn(process.execPath, [...nodeArgs, cli, 'start', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   return new Promise((resolve, reject) => {
@@ -149,7 +151,7 @@ async function main(): Promise<void> {
   try {
     const common = ['--http', '127.0.0.1:0', '--jobs', jobsDir, '--fsync', arg('fsync', 'always')];
     if (nodes === 1) {
-      running.push(await startNode([...common, '--data', join(dir, 'n0')], prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof]));
+      running.push(await startNode([...common, '--data', join(dir, 'n0')], []));
     } else {
       const cluster = ['--bleet', '127.0.0.1:0', '--replicas', '3'];
       running.push(await startNode([...common, ...cluster, '--data', join(dir, 'n0')], prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof]));
@@ -164,6 +166,12 @@ async function main(): Promise<void> {
     const table: Record<string, string> = {};
     for (let i = 0; i < BUCKETS; i++) table[bucketKey(i)] = await activeUrl(running[0]!, bucketKey(i));
     await seed(async (bucket) => table[bucket]!);
+    if (prof !== '' && nodes === 1) {
+      await stopNode(running.pop()!);
+      const node = await startNode([...common, '--data', join(dir, 'n0')], ['--cpu-prof', '--cpu-prof-dir', prof]);
+      running.push(node);
+      for (const bucket of Object.keys(table)) table[bucket] = node.url;
+    }
     const self = fileURLToPath(import.meta.url);
     const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -173,12 +181,15 @@ async function main(): Promise<void> {
     await new Promise((resolve) => child.once('exit', resolve));
     console.log(`job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${out.trim()}`);
   } finally {
-    for (const node of running) {
-      node.child.kill('SIGTERM');
-      await new Promise((resolve) => (node.child.exitCode !== null ? resolve(null) : node.child.once('exit', resolve)));
-    }
+    for (const node of running) await stopNode(node);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function stopNode(node: Node): Promise<void> {
+  const exited = new Promise((resolve) => (node.child.exitCode !== null ? resolve(null) : node.child.once('exit', resolve)));
+  node.child.kill('SIGTERM');
+  await exited;
 }
 
 if (process.argv.includes('--load')) await load();

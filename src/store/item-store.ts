@@ -35,6 +35,7 @@
  * deltas composed at once.
  */
 import { crc32 } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
 import { GrexError } from '../errors.js';
 import type { Backend, FsyncPolicy, ItemRef } from './backend.js';
 import { composeItem, deltaFit, type DeltaFit } from './item-delta.js';
@@ -107,6 +108,8 @@ interface PendingItem {
 }
 
 const APPLY_BATCH = 16;
+/** Headers of item files this store wrote last, remembered (see #written). */
+const WRITTEN_HEADERS_MAX = 65_536;
 const APPLY_RETRY_MS = 1000;
 export const DEFAULT_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 export const DEFAULT_APPLY_DELAY_MS = 1000;
@@ -187,6 +190,13 @@ export class ItemStore {
   #removedThrough = 0;
   #spaceWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
+  /**
+   * What this store last wrote to item files that have nothing pending (null:
+   * removed), so that the version a delta must build on is known without
+   * reading the file: a hot item goes from pending to its file and back every
+   * apply delay. Set only by the apply loop, read only when nothing is pending.
+   */
+  readonly #written = new LRUCache<string, ItemHeader | 'absent'>({ max: WRITTEN_HEADERS_MAX });
 
   constructor(backend: Backend, options: ItemStoreOptions = {}) {
     this.backend = backend;
@@ -299,11 +309,14 @@ export class ItemStore {
    * is an upper bound then. Throws GREX_ERR_STORE_CORRUPT for a damaged file.
    */
   async head(flock: number, bucketKey: string, itemKey: string): Promise<ItemHeader | undefined> {
-    const entry = this.#pending.get(itemId(flock, bucketKey, itemKey));
+    const id = itemId(flock, bucketKey, itemKey);
+    const entry = this.#pending.get(id);
     if (entry !== undefined) {
       const header = pendingHeader(entry);
       return header === 'purged' ? undefined : header;
     }
+    const written = this.#written.get(id);
+    if (written !== undefined) return written === 'absent' ? undefined : written;
     const record = await this.backend.read(flock, bucketKey, itemKey);
     return record === undefined ? undefined : headerOf(record);
   }
@@ -477,8 +490,12 @@ export class ItemStore {
       let current = within.get(id);
       if (current === undefined) {
         const entry = this.#pending.get(id);
+        const written = this.#written.get(id);
         if (entry !== undefined) current = stateVersion(entry);
-        else {
+        else if (written !== undefined) {
+          current = written === 'absent' ? NO_VERSION : written.version;
+          if (written !== 'absent') fileSizes.set(id, written.size);
+        } else {
           const file = await this.backend.read(flock, record.bucketKey, record.itemKey).catch((err: GrexError) => {
             if (err.code === 'GREX_ERR_STORE_CORRUPT' && options.partial === true) return null;
             throw err;
@@ -675,6 +692,7 @@ export class ItemStore {
     const count = entry.deltas.length;
     try {
       let target: ItemRecord | 'remove' | 'none';
+      let headerOfFile: ItemHeader | 'absent' = 'absent';
       if (count === 0) {
         target = base!.purge === true ? 'remove' : base!;
       } else {
@@ -687,9 +705,11 @@ export class ItemStore {
             // The file the deltas build on is damaged: they cannot be composed here. The item
             // reads as damaged (not as an older version), so repair replaces it from the herders.
             this.#onError(err as Error);
+            this.#written.delete(id);
             if (this.#pending.get(id) === entry && entry.base === null) this.#dropPending(id, entry);
             return;
           }
+          if (start !== undefined) headerOfFile = headerOf(start);
         } else if (base.purge !== true) {
           start = base;
         }
@@ -700,6 +720,7 @@ export class ItemStore {
       if (target === 'remove') await this.backend.remove(flock, bucketKey, itemKey);
       else if (target !== 'none') await this.backend.write(flock, [target], { durable: false });
       this.#unsynced.set(id, { flock, bucketKey, itemKey });
+      this.#written.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));
       // Newer records may have come meanwhile: they stay pending and are written next time.
       if (this.#pending.get(id) !== entry) return;
       if (entry.deltas.length === count) {

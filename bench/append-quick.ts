@@ -6,6 +6,7 @@
  *
  *   npm run build && node dist/bench/append-quick.js [--job append|put] [--seconds 10]
  *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3] [--cli <main.js>]
+ *        [--node-args "<more grex start flags>"]
  *
  * `--job append` uses ctx.append (only the new record is persisted and
  * shipped); `--job put` reads the list, changes it and puts it whole (the way
@@ -18,7 +19,7 @@
  * each bucket's active node.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +80,36 @@ function startNode(args: string[], nodeArgs: string[]): Promise<Node> {
     });
     child.once('exit', (code) => reject(new Error(`node exited with ${code}: ${out}`)));
   });
+}
+
+/**
+ * CPU seconds (user + system) of a process and of its main thread, from
+ * /proc (Linux; null elsewhere). Divided by the requests served, this is the
+ * cost of a request, which a shared, busy machine distorts far less than req/s.
+ */
+async function cpuSeconds(pid: number): Promise<{ process: number; main: number } | null> {
+  const ticks = async (path: string) => {
+    const fields = (await readFile(path, 'utf8')).split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100)
+  };
+  try {
+    return { process: await ticks(`/proc/${pid}/stat`), main: await ticks(`/proc/${pid}/task/${pid}/stat`) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds so far of each thread of a process, by thread name (Linux). */
+async function threadCpu(pid: number): Promise<Record<string, number>> {
+  const { readdir } = await import('node:fs/promises');
+  const out: Record<string, number> = {};
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.split(') ')[1]!.split(' ');
+    out[`${name}#${tid}`] = (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return out;
 }
 
 async function activeUrl(node: Node, bucket: string): Promise<string> {
@@ -149,7 +180,8 @@ async function main(): Promise<void> {
   const prof = arg('cpu-prof', '');
   const running: Node[] = [];
   try {
-    const common = ['--http', '127.0.0.1:0', '--jobs', jobsDir, '--fsync', arg('fsync', 'always')];
+    const extra = arg('node-args', '').split(' ').filter((a) => a !== '');
+    const common = ['--http', '127.0.0.1:0', '--jobs', jobsDir, '--fsync', arg('fsync', 'always'), ...extra];
     if (nodes === 1) {
       running.push(await startNode([...common, '--data', join(dir, 'n0')], []));
     } else {
@@ -173,13 +205,24 @@ async function main(): Promise<void> {
       for (const bucket of Object.keys(table)) table[bucket] = node.url;
     }
     const self = fileURLToPath(import.meta.url);
+    const cpuBefore = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
     const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
     await new Promise((resolve) => child.once('exit', resolve));
-    console.log(`job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${out.trim()}`);
+    const cpuAfter = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
+    if (process.argv.includes('--threads')) console.log(await threadCpu(running[0]!.child.pid!));
+    const result = JSON.parse(out.trim().split('\n').at(-1)!) as { reqPerSec: number };
+    const served = result.reqPerSec * Number(arg('seconds', '10'));
+    const perRequest = (which: 'process' | 'main') =>
+      cpuBefore.every((c) => c !== null) && cpuAfter.every((c) => c !== null)
+        ? Math.round((cpuAfter.reduce((n, c, i) => n + c![which] - cpuBefore[i]![which], 0) / served) * 1e6)
+        : null;
+    console.log(
+      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main') })}`,
+    );
   } finally {
     for (const node of running) await stopNode(node);
     await rm(dir, { recursive: true, force: true });

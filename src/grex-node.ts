@@ -185,7 +185,11 @@ export class GrexNode implements NodeApi {
     const onStoreError = (err: Error) => logger.error({ err }, 'store background work failed; retrying');
     const store =
       config.store === 'fs'
-        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), { wal: { dir: join(dataDir, 'wal'), fsync: config.fsync }, onError: onStoreError })
+        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), {
+            wal: { dir: join(dataDir, 'wal'), fsync: config.fsync },
+            applyDelayMs: config.coalesceMs,
+            onError: onStoreError,
+          })
         : new ItemStore(new MemoryBackend());
     const opened = await store.open();
     if (opened.replayedCommits > 0) logger.info(opened, 'replayed the write-ahead log left by an unclean stop');

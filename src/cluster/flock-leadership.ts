@@ -346,7 +346,8 @@ export class FlockLeadership {
       }
       const herders = this.#o.cluster.route(flock).herders;
       await this.#enoughInSync(flock, leading, herders);
-      const encoded = records.map(encodeItemRecord);
+      // Encoded once, and only if there is another herder to send them to.
+      let encoded: Uint8Array[] | null = null;
       let stale: GrexError | null = null;
       // A herder lacking an append's base gets the whole item, read here once stored here.
       let local: Promise<void> | null = null;
@@ -358,6 +359,7 @@ export class FlockLeadership {
         commitLocally: storedHere,
         sendTo: async (nodeId) => {
           const inSync = leading.synced.has(nodeId);
+          encoded ??= records.map(encodeItemRecord);
           const sent = this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch((err: GrexError) => {
             if (err.code === 'GREX_ERR_STALE_TERM') stale = err;
             throw err;

@@ -56,7 +56,7 @@ export interface FlockMeta {
 export interface ItemStoreOptions {
   /** Keep a write-ahead log in this folder (the filesystem store does). */
   wal?: { dir: string; fsync: FsyncPolicy; segmentBytes?: number };
-  /** Committed bytes not yet in item files before new commits wait (default 64 MiB). */
+  /** Memory of committed records not yet in item files before new commits wait (default 64 MiB; payloads plus ~256 bytes a record). */
   pendingBytesMax?: number;
   /**
    * How long a committed item may wait before it is written to its file
@@ -101,7 +101,7 @@ interface PendingItem {
   deltaSegments: number[];
   /** Size of the item file when base is null and it is known (for size estimates). */
   fileSize: number;
-  /** Payload bytes held. */
+  /** Memory held: payloads and a per-record overhead. */
   bytes: number;
   /** When the oldest record here was committed (Date.now()): the item is written applyDelayMs later. */
   since: number;
@@ -113,6 +113,9 @@ const WRITTEN_HEADERS_MAX = 65_536;
 const APPLY_RETRY_MS = 1000;
 export const DEFAULT_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 export const DEFAULT_APPLY_DELAY_MS = 1000;
+/** Memory a pending record takes besides its payload (objects, views), counted toward pendingBytesMax. */
+const RECORD_OVERHEAD_BYTES = 256;
+const heldBytes = (record: ItemRecord) => record.payload.byteLength + RECORD_OVERHEAD_BYTES;
 
 // NUL never occurs in keys: it separates the parts unambiguously.
 const itemId = (flock: number, bucketKey: string, itemKey: string) => `${flock}\0${bucketKey}\0${itemKey}`;
@@ -345,7 +348,7 @@ export class ItemStore {
   }
 
   #resize(entry: PendingItem): void {
-    const bytes = entry.deltas.reduce((n, d) => n + d.payload.byteLength, entry.base?.payload.byteLength ?? 0);
+    const bytes = entry.deltas.reduce((n, d) => n + heldBytes(d), entry.base === null ? 0 : heldBytes(entry.base));
     this.#pendingBytes += bytes - entry.bytes;
     entry.bytes = bytes;
     this.#wakeSpaceWaiters();
@@ -568,8 +571,8 @@ export class ItemStore {
       entry = this.#newEntry(id, flock, record, record, 0);
       entry.baseSegments.push(segment);
     }
-    entry.bytes += record.payload.byteLength;
-    this.#pendingBytes += record.payload.byteLength;
+    entry.bytes += heldBytes(record);
+    this.#pendingBytes += heldBytes(record);
     this.#outstanding.set(segment, (this.#outstanding.get(segment) ?? 0) + 1);
     this.#toApply.add(id);
     return true;
@@ -798,7 +801,7 @@ export class ItemStore {
     }
   }
 
-  /** Committed bytes not yet in item files. */
+  /** Memory of committed records not yet in item files (payloads plus a per-record overhead). */
   get pendingBytes(): number {
     return this.#pendingBytes;
   }

@@ -18,6 +18,8 @@ import { StorePort } from './store-port.js';
 import { installGrexResolver } from './grex-resolver.js';
 
 installGrexResolver();
+/** Buffers from this size on are moved to the main thread; smaller ones are copied (cheaper). */
+const MOVE_BYTES_MIN = 4096;
 const config = workerData as WorkerConfig;
 const cache = new ObjectCache(config.cacheBytes);
 const store = new StorePort();
@@ -80,10 +82,13 @@ async function runJob(task: JobTask): Promise<JobReply> {
       changes: changes.map(({ itemKey, bytes, encoding, appendKeep }) => (appendKeep === undefined ? { itemKey, bytes, encoding } : { itemKey, bytes, encoding, appendKeep })),
       threadId,
     };
-    // Msgpack change buffers are owned by the reply alone: move them. Raw ones are also cached: copy.
+    // Large msgpack change buffers are owned by the reply alone: move them. Raw ones are also
+    // cached: copy. Small ones (an append's values, most results) are cheaper to copy than to move.
     const transfer: ArrayBuffer[] = [];
-    for (const change of changes) if (change.bytes !== null && change.encoding === 'msgpack') transfer.push(change.bytes.buffer as ArrayBuffer);
-    if (typeof result !== 'string') transfer.push(result.buffer as ArrayBuffer);
+    for (const change of changes) {
+      if (change.bytes !== null && change.encoding === 'msgpack' && change.bytes.byteLength >= MOVE_BYTES_MIN) transfer.push(change.bytes.buffer as ArrayBuffer);
+    }
+    if (typeof result !== 'string' && result.byteLength >= MOVE_BYTES_MIN) transfer.push(result.buffer as ArrayBuffer);
     return transfer.length === 0 ? reply : (moveAll(reply, transfer) as unknown as JobReply);
   } catch (err) {
     ctx.abandon();

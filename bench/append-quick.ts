@@ -213,6 +213,10 @@ async function main(): Promise<void> {
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
     await new Promise((resolve) => child.once('exit', resolve));
     const cpuAfter = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
+    const rssMb = await readFile(`/proc/${running[0]!.child.pid}/status`, 'utf8').then(
+      (status) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024),
+      () => null,
+    );
     if (process.argv.includes('--threads')) console.log(await threadCpu(running[0]!.child.pid!));
     const result = JSON.parse(out.trim().split('\n').at(-1)!) as { reqPerSec: number };
     const served = result.reqPerSec * Number(arg('seconds', '10'));
@@ -221,7 +225,7 @@ async function main(): Promise<void> {
         ? Math.round((cpuAfter.reduce((n, c, i) => n + c![which] - cpuBefore[i]![which], 0) / served) * 1e6)
         : null;
     console.log(
-      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main') })}`,
+      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main'), rssMb })}`,
     );
   } finally {
     for (const node of running) await stopNode(node);

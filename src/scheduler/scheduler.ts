@@ -145,7 +145,8 @@ export class Scheduler {
     return this.#enqueue(write.bucketKey, async () => {
       const flock = this.flockOf(write.bucketKey);
       try {
-        const current = await this.#store.read(flock, write.bucketKey, write.itemKey);
+        // Its header is enough (a list with appends pending is not composed for this).
+        const current = await this.#store.head(flock, write.bucketKey, write.itemKey);
         const live = current !== undefined && !current.tombstone;
         if (write.ifMatch !== undefined) {
           const version = live ? current.version : NO_VERSION;

@@ -20,7 +20,7 @@
  * items. The log holds them as they are; per item, `pending` keeps a chain:
  * the newest whole record not yet in its file (or none: the file holds the
  * base), and the deltas on top of it. An item is written to its file at most
- * once per `applyDelayMs` (sooner when memory runs short or the store
+ * once per `applyDelayMs` (sooner when pending memory grows or the store
  * closes): the apply loop composes base and deltas into the whole item once
  * and writes that. A read of an item with deltas composes it too, and keeps
  * the composed item as the chain's base, so the next read does not. Replay
@@ -61,7 +61,7 @@ export interface ItemStoreOptions {
   /**
    * How long a committed item may wait before it is written to its file
    * (default 1000 ms): writes of a hot item in that time cost one file write.
-   * Half of `pendingBytesMax` waiting makes the store write at once.
+   * A quarter of `pendingBytesMax` waiting makes the store write at once.
    */
   applyDelayMs?: number;
   /** Errors of background work (applying, checkpoints); they are retried. */
@@ -623,9 +623,9 @@ export class ItemStore {
     if (this.#pendingBytes <= this.#pendingBytesMax) for (const wake of this.#spaceWaiters.splice(0)) wake();
   }
 
-  /** Write at once rather than wait: memory is running short, a commit waits for space, or the store closes. */
+  /** Write at once rather than wait: a quarter of the pending memory is used, a commit waits for space, or the store closes. */
   #urgent(): boolean {
-    return this.#draining || this.#applyDelayMs <= 0 || this.#spaceWaiters.length > 0 || this.#pendingBytes > this.#pendingBytesMax / 2;
+    return this.#draining || this.#applyDelayMs <= 0 || this.#spaceWaiters.length > 0 || this.#pendingBytes > this.#pendingBytesMax / 4;
   }
 
   #startApplying(): void {

@@ -65,7 +65,7 @@ export interface SchedulerOptions {
    * A cluster node replicates here and resolves at the write quorum.
    */
   commit?: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
-  /** The leadership term versions of a flock get now (throws if this node may not write it). Default 1. */
+  /** The leadership term a flock is written in now (throws if this node may not write it). Default 1. */
   termOf?: (flock: number) => number;
 }
 
@@ -144,6 +144,8 @@ export class Scheduler {
     assertItemKey(write.itemKey);
     return this.#enqueue(write.bucketKey, async () => {
       const flock = this.flockOf(write.bucketKey);
+      // The term the item is read under is the term it is written under (see #runJob).
+      const term = this.#termOf(flock);
       try {
         // Its header is enough (a list with appends pending is not composed for this).
         const current = await this.#store.head(flock, write.bucketKey, write.itemKey);
@@ -161,9 +163,7 @@ export class Scheduler {
         if (write.bytes === null && !live) {
           throw new GrexError('GREX_ERR_ITEM_NOT_FOUND', `bucket has no item ${JSON.stringify(write.itemKey)}`);
         }
-        const [version] = await this.#commit(flock, write.bucketKey, [
-          { itemKey: write.itemKey, bytes: write.bytes, encoding: write.encoding },
-        ]);
+        const [version] = await this.#commit(flock, write.bucketKey, [{ itemKey: write.itemKey, bytes: write.bytes, encoding: write.encoding }], term);
         return version!;
       } finally {
         this.invalidate(write.bucketKey);
@@ -198,6 +198,10 @@ export class Scheduler {
   async #runJob(request: JobRequest, isRetry: boolean): Promise<JobOutcome> {
     const { bucketKey } = request;
     const epoch = this.#epoch(bucketKey);
+    // The job reads under this term and its changes are versioned in it: if the node steps
+    // down and claims the flock again while the job runs (merging writes the job did not
+    // see), the commit is refused as stale instead of overwriting them.
+    const term = this.#termOf(this.flockOf(bucketKey));
     const gen = this.#gens.current(bucketKey, epoch);
     const nextGen = this.#gens.fresh();
     const slot = this.#pool.slotOf(fnv1a32(bucketKey));
@@ -230,7 +234,7 @@ export class Scheduler {
     const versions: Record<string, Version> = {};
     if (reply.changes.length > 0) {
       try {
-        const assigned = await this.#commit(this.flockOf(bucketKey), bucketKey, reply.changes);
+        const assigned = await this.#commit(this.flockOf(bucketKey), bucketKey, reply.changes, term);
         reply.changes.forEach((change, i) => (versions[change.itemKey] = assigned[i]!));
       } catch (err) {
         this.invalidate(bucketKey);
@@ -248,7 +252,7 @@ export class Scheduler {
    * An append is stored as a delta on the item's current version: only the
    * appended values are logged and replicated.
    */
-  async #commit(flock: number, bucketKey: string, changes: readonly ItemChange[]): Promise<Version[]> {
+  async #commit(flock: number, bucketKey: string, changes: readonly ItemChange[], term: number): Promise<Version[]> {
     const bases: (Version | null)[] = [];
     for (const change of changes) {
       let size = change.bytes?.byteLength ?? 0;
@@ -269,7 +273,7 @@ export class Scheduler {
         );
       }
     }
-    const versions = await this.#clock.next(flock, changes.length, this.#termOf(flock));
+    const versions = await this.#clock.next(flock, changes.length, term);
     const records: ItemRecord[] = changes.map((change, i) => {
       const base = bases[i]!;
       if (base !== null) {

@@ -194,12 +194,16 @@ export class ItemStore {
   #spaceWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   /**
-   * What this store last wrote to item files that have nothing pending (null:
-   * removed), so that the version a delta must build on is known without
-   * reading the file: a hot item goes from pending to its file and back every
-   * apply delay. Set only by the apply loop, read only when nothing is pending.
+   * Headers of item files with nothing pending, as this store last wrote or
+   * read them ('absent': no file), so that the version a delta must build on
+   * is known without reading the file: a hot item goes from pending to its
+   * file and back every apply delay. The apply loop sets what it wrote; a
+   * read sets what it found only if nothing was pending or written meanwhile.
+   * Read only when nothing is pending.
    */
   readonly #written = new LRUCache<string, ItemHeader | 'absent'>({ max: WRITTEN_HEADERS_MAX });
+  /** Item files written or removed by the apply loop so far (see #remember). */
+  #applies = 0;
 
   constructor(backend: Backend, options: ItemStoreOptions = {}) {
     this.backend = backend;
@@ -320,8 +324,21 @@ export class ItemStore {
     }
     const written = this.#written.get(id);
     if (written !== undefined) return written === 'absent' ? undefined : written;
+    const applies = this.#applies;
     const record = await this.backend.read(flock, bucketKey, itemKey);
-    return record === undefined ? undefined : headerOf(record);
+    const header = record === undefined ? undefined : headerOf(record);
+    this.#remember(id, header, applies);
+    return header;
+  }
+
+  /**
+   * Remembers a header just read from an item file, unless the item has
+   * records pending or the apply loop wrote any file during the read (the
+   * read may be older than what it wrote).
+   */
+  #remember(id: string, header: ItemHeader | undefined, appliesBefore: number): void {
+    if (this.#wal === null || this.#applies !== appliesBefore || this.#pending.has(id) || this.#written.has(id)) return;
+    this.#written.set(id, header ?? 'absent');
   }
 
   /** The whole item of a pending entry with deltas; the composed item then replaces them in the entry. */
@@ -499,6 +516,7 @@ export class ItemStore {
           current = written === 'absent' ? NO_VERSION : written.version;
           if (written !== 'absent') fileSizes.set(id, written.size);
         } else {
+          const applies = this.#applies;
           const file = await this.backend.read(flock, record.bucketKey, record.itemKey).catch((err: GrexError) => {
             if (err.code === 'GREX_ERR_STORE_CORRUPT' && options.partial === true) return null;
             throw err;
@@ -511,6 +529,7 @@ export class ItemStore {
           const entryNow = this.#pending.get(id);
           current = entryNow !== undefined ? stateVersion(entryNow) : (file?.version ?? NO_VERSION);
           if (file !== undefined) fileSizes.set(id, file.payload.byteLength);
+          this.#remember(id, file === undefined ? undefined : headerOf(file), applies);
         }
       }
       const fit = deltaFit(current, record);
@@ -724,6 +743,7 @@ export class ItemStore {
       else if (target !== 'none') await this.backend.write(flock, [target], { durable: false });
       this.#unsynced.set(id, { flock, bucketKey, itemKey });
       this.#written.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));
+      this.#applies++;
       // Newer records may have come meanwhile: they stay pending and are written next time.
       if (this.#pending.get(id) !== entry) return;
       if (entry.deltas.length === count) {

@@ -345,7 +345,7 @@ export class FlockLeadership {
         throw staleTerm(flock, promised, 'commit');
       }
       const herders = this.#o.cluster.route(flock).herders;
-      await this.#enoughInSync(flock, leading, herders);
+      if (1 + leading.synced.size < quorumSize(herders.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, herders);
       // Encoded once, and only if there is another herder to send them to.
       let encoded: Uint8Array[] | null = null;
       let stale: GrexError | null = null;

@@ -28,6 +28,22 @@ export interface JobTask {
   nextGen: number;
 }
 
+/**
+ * The jobs sent to one thread in one message (fewer, larger messages: the
+ * hop to a thread costs per message). The thread runs them side by side and
+ * answers each on its store port as it finishes (JobReplies), so a slow job
+ * does not hold up the others; the task itself resolves when all are done.
+ */
+export interface JobBatchTask {
+  kind: 'jobs';
+  jobs: (JobTask & { id: number })[];
+}
+
+/** Answers to jobs of batches, posted by a thread on its store port. */
+export interface JobReplies {
+  grexJobReplies: { id: number; reply: JobReply }[];
+}
+
 export interface LoadTask {
   kind: 'load';
 }
@@ -36,7 +52,7 @@ export interface StatsTask {
   kind: 'stats';
 }
 
-export type WorkerTask = JobTask | LoadTask | StatsTask;
+export type WorkerTask = JobTask | JobBatchTask | LoadTask | StatsTask;
 
 export interface ItemChange {
   itemKey: string;

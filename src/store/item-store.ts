@@ -38,6 +38,7 @@ import { crc32 } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import { GrexError } from '../errors.js';
 import type { Backend, FsyncPolicy, ItemRef } from './backend.js';
+import { DeltaChain } from './delta-chain.js';
 import { composeItem, deltaFit, type DeltaFit } from './item-delta.js';
 import type { ItemHeader, ItemRecord } from './item-record.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from './version.js';
@@ -56,7 +57,7 @@ export interface FlockMeta {
 export interface ItemStoreOptions {
   /** Keep a write-ahead log in this folder (the filesystem store does). */
   wal?: { dir: string; fsync: FsyncPolicy; segmentBytes?: number };
-  /** Memory of committed records not yet in item files before new commits wait (default 64 MiB; payloads plus ~256 bytes a record). */
+  /** Memory of committed records not yet in item files before new commits wait (default 64 MiB; see heldBytes and DeltaChain.heldBytes). */
   pendingBytesMax?: number;
   /**
    * How long a committed item may wait before it is written to its file
@@ -96,9 +97,8 @@ interface PendingItem {
   base: ItemRecord | null;
   /** Log segments holding base (more than one once a read folded deltas into it). */
   baseSegments: number[];
-  /** Deltas on top of base, in log order, and the segment of each. */
-  deltas: ItemRecord[];
-  deltaSegments: number[];
+  /** Deltas on top of base, in log order, with the segment of each. */
+  deltas: DeltaChain;
   /** Size of the item file when base is null and it is known (for size estimates). */
   fileSize: number;
   /** Memory held: payloads and a per-record overhead. */
@@ -134,27 +134,27 @@ function headerOf(record: ItemRecord): ItemHeader {
 
 /** The version deltas must name as their base: a purged item is absent. */
 function stateVersion(entry: PendingItem): Version {
-  const last = entry.deltas.at(-1);
-  if (last !== undefined) return last.version;
+  const last = entry.deltas.lastVersion();
+  if (last !== undefined) return last;
   return entry.base!.purge === true ? NO_VERSION : entry.base!.version;
 }
 
 /** The version of the newest record of an entry (a purge's own), for ordering whole records. */
 function tipVersion(entry: PendingItem): Version {
-  return (entry.deltas.at(-1) ?? entry.base!).version;
+  return entry.deltas.lastVersion() ?? entry.base!.version;
 }
 
 /** What a listing shows of a pending item: a header, or 'purged'. */
 function pendingHeader(entry: PendingItem): ItemHeader | 'purged' {
-  const last = entry.deltas.at(-1);
+  const last = entry.deltas.lastVersion();
   if (last === undefined) return entry.base!.purge === true ? 'purged' : headerOf(entry.base!);
-  return { bucketKey: entry.bucketKey, itemKey: entry.itemKey, version: last.version, tombstone: false, encoding: 'msgpack', size: sizeEstimate(entry) };
+  return { bucketKey: entry.bucketKey, itemKey: entry.itemKey, version: last, tombstone: false, encoding: 'msgpack', size: sizeEstimate(entry) };
 }
 
 /** The item's size with its deltas, counting appended bytes and not what `keep` drops: an upper bound. */
 function sizeEstimate(entry: PendingItem): number {
   const base = entry.base === null ? entry.fileSize : entry.base.purge === true || entry.base.tombstone ? 0 : entry.base.payload.byteLength;
-  return entry.deltas.reduce((n, d) => n + d.payload.byteLength, base);
+  return base + entry.deltas.byteLength;
 }
 
 function itemChanged(record: ItemRecord, fit: DeltaFit, current: Version): GrexError {
@@ -344,7 +344,7 @@ export class ItemStore {
   /** The whole item of a pending entry with deltas; the composed item then replaces them in the entry. */
   async #compose(id: string, entry: PendingItem): Promise<ItemRecord | undefined> {
     const base = entry.base;
-    const deltas = entry.deltas.slice();
+    const deltas = entry.deltas.records();
     const start = base === null ? await this.backend.read(entry.flock, entry.bucketKey, entry.itemKey) : base.purge === true ? undefined : base;
     const composed = composeItem(start, deltas);
     // Fold it in, unless the entry changed meanwhile or its file is being written (the apply loop owns it then).
@@ -356,16 +356,15 @@ export class ItemStore {
       !this.#inFlight.has(id)
     ) {
       entry.base = composed.record!;
-      entry.baseSegments.push(...entry.deltaSegments);
-      entry.deltas = [];
-      entry.deltaSegments = [];
+      entry.baseSegments.push(...entry.deltas.segments());
+      entry.deltas = new DeltaChain(entry.bucketKey, entry.itemKey);
       this.#resize(entry);
     }
     return composed.record;
   }
 
   #resize(entry: PendingItem): void {
-    const bytes = entry.deltas.reduce((n, d) => n + heldBytes(d), entry.base === null ? 0 : heldBytes(entry.base));
+    const bytes = entry.deltas.heldBytes + (entry.base === null ? 0 : heldBytes(entry.base));
     this.#pendingBytes += bytes - entry.bytes;
     entry.bytes = bytes;
     this.#wakeSpaceWaiters();
@@ -579,8 +578,10 @@ export class ItemStore {
       if (entry !== undefined && deltaFit(stateVersion(entry), record) !== 'applies') return false;
       // Without an entry, the item file holds its base (checked before the append).
       entry ??= this.#newEntry(id, flock, record, null, fileSizes.get(id) ?? 0);
-      entry.deltas.push(record);
-      entry.deltaSegments.push(segment);
+      const before = entry.deltas.heldBytes;
+      entry.deltas.push(record, segment);
+      entry.bytes += entry.deltas.heldBytes - before;
+      this.#pendingBytes += entry.deltas.heldBytes - before;
     } else {
       if (entry !== undefined) {
         // Out-of-order arrivals of one item keep the newer; a forced record always wins.
@@ -589,9 +590,9 @@ export class ItemStore {
       }
       entry = this.#newEntry(id, flock, record, record, 0);
       entry.baseSegments.push(segment);
+      entry.bytes += heldBytes(record);
+      this.#pendingBytes += heldBytes(record);
     }
-    entry.bytes += heldBytes(record);
-    this.#pendingBytes += heldBytes(record);
     this.#outstanding.set(segment, (this.#outstanding.get(segment) ?? 0) + 1);
     this.#toApply.add(id);
     return true;
@@ -604,8 +605,7 @@ export class ItemStore {
       itemKey: record.itemKey,
       base,
       baseSegments: [],
-      deltas: [],
-      deltaSegments: [],
+      deltas: new DeltaChain(record.bucketKey, record.itemKey),
       fileSize,
       bytes: 0,
       since: Date.now(),
@@ -625,7 +625,7 @@ export class ItemStore {
     if (items?.size === 0) this.#pendingBuckets.delete(bucket);
     this.#pendingBytes -= entry.bytes;
     this.#release(entry.baseSegments);
-    this.#release(entry.deltaSegments);
+    this.#release(entry.deltas.segments());
     this.#wakeSpaceWaiters();
   }
 
@@ -735,7 +735,7 @@ export class ItemStore {
         } else if (base.purge !== true) {
           start = base;
         }
-        const composed = composeItem(start, entry.deltas.slice(0, count));
+        const composed = composeItem(start, entry.deltas.records(count));
         if (composed.applied > 0) target = composed.record!;
         else target = base === null ? 'none' : base.purge === true ? 'remove' : base;
       }
@@ -751,11 +751,10 @@ export class ItemStore {
         return;
       }
       this.#release(entry.baseSegments);
-      this.#release(entry.deltaSegments.slice(0, count));
+      this.#release(entry.deltas.segments(count));
       entry.base = null;
       entry.baseSegments = [];
-      entry.deltas.splice(0, count);
-      entry.deltaSegments.splice(0, count);
+      entry.deltas.dropFirst(count);
       if (typeof target === 'object') entry.fileSize = target.payload.byteLength;
       entry.since = Date.now();
       this.#resize(entry);

@@ -18,10 +18,12 @@ export default defineJob(async (ctx, data: AddData) => {
   if (typeof data.record !== 'object' || data.record === null || Array.isArray(data.record)) {
     throw new Error('record must be an object');
   }
-  // The list is the cached, decoded object: append in place, then put it.
+  // #region append
+  // The list is the cached, decoded object (read for the last id). ctx.append adds to it
+  // in place and stores and replicates only the new record, not the whole list.
   const list = (await ctx.get<CustomerRecord[]>(data.type)) ?? [];
   const record: CustomerRecord = { ...data.record, id: (list.at(-1)?.id ?? 0) + 1, addedAt: new Date() };
-  list.push(record);
-  ctx.put(data.type, list);
-  return { record, count: list.length };
+  const count = await ctx.append(data.type, [record]);
+  // #endregion append
+  return { record, count };
 });

@@ -86,7 +86,7 @@ export const ERRORS = {
   GREX_ERR_ITEM_VALUE_INVALID: {
     status: 422,
     retryable: false,
-    summary: 'A job put an item value that cannot be encoded, or read a raw item as msgpack; nothing was stored.',
+    summary: 'A job put an item value that cannot be encoded, read a raw item as msgpack or appended to an item that is not a list; nothing was stored.',
   },
   GREX_ERR_ITEM_NOT_FOUND: {
     status: 404,

@@ -48,6 +48,7 @@ import { generateNodeId, loadNodeId } from './node-identity.js';
 import { readClusterSecret, securityWarnings } from './node-security.js';
 import { readTls, type TlsMaterial } from './tls.js';
 import { encodeJobValue, FlockClock, Scheduler, type ItemWrite, type JobRequest } from './scheduler/index.js';
+import { decodeListAppend } from './store/item-delta.js';
 import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
 import {
   formatVersion,
@@ -141,7 +142,7 @@ export class GrexNode implements NodeApi {
       maxQueuedJobs: config.maxQueuedJobs,
       maxQueuedPerBucket: config.maxQueuedPerBucket,
       itemLimitBytes: Math.floor(config.itemLimitMb * MIB),
-      commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, () => this.#store.commit(flock, records)),
+      commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, async () => void (await this.#store.commit(flock, records))),
       termOf: (flock) => {
         const term = this.#leadership.termIfLeading(flock);
         if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1 });
@@ -248,7 +249,11 @@ export class GrexNode implements NodeApi {
     const onStoreError = (err: Error) => logger.error({ err }, 'store background work failed; retrying');
     const store =
       config.store === 'fs'
-        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), { wal: { dir: join(dataDir, 'wal'), fsync: config.fsync }, onError: onStoreError })
+        ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), {
+            wal: { dir: join(dataDir, 'wal'), fsync: config.fsync },
+            applyDelayMs: config.coalesceMs,
+            onError: onStoreError,
+          })
         : new ItemStore(new MemoryBackend());
     const opened = await store.open();
     if (opened.replayedCommits > 0) logger.info(opened, 'replayed the write-ahead log left by an unclean stop');
@@ -586,6 +591,14 @@ export class GrexNode implements NodeApi {
       assertBucketKey(record.bucketKey);
       assertItemKey(record.itemKey);
       if (flockOf(record.bucketKey, this.flocks) !== flock) throw new GrexError('GREX_ERR_BLEET_INVALID', `bucket ${record.bucketKey} is not in flock ${flock}`);
+      if (record.delta === true) {
+        if (record.tombstone || record.purge === true) throw new GrexError('GREX_ERR_BLEET_INVALID', `a delta of ${record.bucketKey}/${record.itemKey} is also a tombstone or purge`);
+        try {
+          decodeListAppend(record.payload);
+        } catch (err) {
+          throw new GrexError('GREX_ERR_BLEET_INVALID', `replicated write of flock ${flock}: ${(err as Error).message}`);
+        }
+      }
       return record;
     });
   }

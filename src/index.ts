@@ -8,7 +8,7 @@ export { grexRoutes, createHttpServer, MAX_PARAM_LENGTH, type GrexRoutesOptions 
 export { adminGuard, type AdminGuardOptions, type AdminLevel } from './http/admin-guard.js';
 export type { NodeApi, RouteInfo } from './http/node-api.js';
 export { GrexError, ERRORS, isErrorCode, type ErrorCode, type ErrorSpec, type WireError } from './errors.js';
-export { defineJob, type Job, type JobContext, type GrexJobs, type JobData, type JobResult, type JobName, type Jsonified } from './job.js';
+export { defineJob, type AppendOptions, type Job, type JobContext, type GrexJobs, type JobData, type JobResult, type JobName, type Jsonified } from './job.js';
 export { flockOf, fnv1a32, keyProblem, KEY_MAX_BYTES, DEFAULT_FLOCKS } from './keys.js';
 export { loadConfig, resolveConfig, OPTIONS, type GrexConfig, type GrexConfigInput } from './config/index.js';
 export { FsBackend, MemoryBackend, ItemStore, formatVersion, parseVersion, compareVersions, type Backend, type Version } from './store/index.js';

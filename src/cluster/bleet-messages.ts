@@ -19,7 +19,8 @@ import type { PayloadEncoding } from '../workers/protocol.js';
 import type { ItemEncoding } from '../store/item-record.js';
 import type { MemberInfo } from './membership.js';
 
-export const BLEET_PROTOCOL = 1;
+/** 2: replicate carries deltas (appends) and answers which items lack their base. */
+export const BLEET_PROTOCOL = 2;
 /** Longest deadline a request may carry (a job may run up to 24 h, plus the bleet timeout). */
 export const MAX_TTL_MS = 48 * 3600 * 1000;
 
@@ -66,8 +67,12 @@ export interface NodeStatsBleet {
 export interface BleetMethods {
   members: { req: Record<string, never>; res: { version: number; members: MemberInfo[] } };
   job: { req: JobBleet; res: { result: string | Uint8Array; activeNode: string } };
-  /** A write of the active node; `herding` false: the receiver is a learner (its word does not count). */
-  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number; herding: boolean } };
+  /**
+   * Records of one write (whole items or deltas). The answer names the items
+   * whose delta the herder could not apply, lacking its base: they are sent
+   * again, whole. `herding` false: the receiver is a learner (its word does not count).
+   */
+  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number; missing: [string, string][]; herding: boolean } };
   /**
    * A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock and
    * whether it herds it. `adopt`: the candidate sees the flock as fresh (never claimed).
@@ -208,6 +213,11 @@ function readEntries(o: Obj, key: string): WireEntry[] {
   });
 }
 
+function readKeyPair(k: unknown): [string, string] {
+  if (!Array.isArray(k) || k.length !== 2 || typeof k[0] !== 'string' || typeof k[1] !== 'string') fail('keys must be [bucketKey, itemKey]');
+  return [k[0], k[1]];
+}
+
 function flockAndTerm(b: unknown): { o: Obj; flock: number; term: number } {
   const o = obj(b, 'body');
   return { o, flock: int(o, 'flock'), term: int(o, 'term') };
@@ -236,13 +246,7 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
   },
   fetch: (b) => {
     const o = obj(b, 'body');
-    return {
-      flock: int(o, 'flock'),
-      keys: arrayOf(o, 'keys', 100_000, (k) => {
-        if (!Array.isArray(k) || k.length !== 2 || typeof k[0] !== 'string' || typeof k[1] !== 'string') fail('keys must be [bucketKey, itemKey]');
-        return [k[0], k[1]] as [string, string];
-      }),
-    };
+    return { flock: int(o, 'flock'), keys: arrayOf(o, 'keys', 100_000, readKeyPair) };
   },
   sync: (b) => {
     const { o, flock, term } = flockAndTerm(b);
@@ -306,7 +310,7 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
   },
   replicate: (b) => {
     const o = obj(b, 'body');
-    return { applied: int(o, 'applied'), herding: o.herding !== false };
+    return { applied: int(o, 'applied'), missing: o.missing === undefined ? [] : arrayOf(o, 'missing', 100_000, readKeyPair), herding: o.herding !== false };
   },
   claim: (b) => {
     const o = obj(b, 'body');

@@ -34,7 +34,7 @@ import type { ClusterNode } from './cluster-node.js';
 import type { FlockGates } from './flock-gate.js';
 import { listingDigest, planSync, type ListingEntry } from './flock-listing.js';
 import { quorumSize, type WriteQuorum } from './quorum.js';
-import { replicatedCommit } from './replicator.js';
+import { replicaAction, replicatedCommit, replicateTo, type HeldVersion, type ReplicateAnswer } from './replicator.js';
 
 export interface LeadershipOptions {
   selfId: string;
@@ -159,6 +159,8 @@ export class FlockLeadership {
     flocksPromoted: 0,
     flocksDropped: 0,
     warmedBuckets: 0,
+    /** Items sent whole to a herder that lacked the base of an append. */
+    wholeResends: 0,
   };
 
   constructor(options: LeadershipOptions) {
@@ -464,21 +466,29 @@ export class FlockLeadership {
       const route = this.#o.cluster.route(flock);
       const recipients = [...new Set([...route.herders, ...route.learners])].filter((id) => id !== this.#o.selfId);
       const counted = this.#counted(flock, leading);
-      await this.#enoughInSync(flock, leading, counted);
-      const encoded = records.map(encodeItemRecord);
+      if (1 + leading.synced.size < quorumSize(counted.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, counted);
+      // Encoded once, and only if there is another herder to send them to.
+      let encoded: Uint8Array[] | null = null;
       let stale: GrexError | null = null;
+      // A herder lacking an append's base gets the whole item, read here once stored here.
+      let local: Promise<void> | null = null;
+      const storedHere = () => (local ??= commitLocally());
       // Learners get every write (less to copy), but their word counts for nothing.
       for (const nodeId of recipients) {
-        if (leading.outsiders.has(nodeId) && this.#o.cluster.isLive(nodeId)) this.#replicate(leading, nodeId, flock, term, encoded).catch(() => {});
+        if (leading.outsiders.has(nodeId) && this.#o.cluster.isLive(nodeId)) {
+          encoded ??= records.map(encodeItemRecord);
+          this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch(() => {});
+        }
       }
       await replicatedCommit({
         herders: counted,
         selfId: this.#o.selfId,
         quorum: this.#o.writeQuorum,
-        commitLocally,
+        commitLocally: storedHere,
         sendTo: async (nodeId) => {
           const inSync = leading.synced.has(nodeId);
-          const sent = this.#replicate(leading, nodeId, flock, term, encoded).catch((err: GrexError) => {
+          encoded ??= records.map(encodeItemRecord);
+          const sent = this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch((err: GrexError) => {
             if (err.code === 'GREX_ERR_STALE_TERM') stale = err;
             throw err;
           });
@@ -535,17 +545,32 @@ export class FlockLeadership {
   }
 
   /** Sends a write to a node; resolves with whether it herds the flock (its word counts). */
-  async #replicate(leading: Leading, nodeId: string, flock: number, term: number, records: Uint8Array[]): Promise<boolean> {
+  async #replicate(
+    leading: Leading,
+    nodeId: string,
+    flock: number,
+    term: number,
+    records: readonly ItemRecord[],
+    encoded: Uint8Array[],
+    storedHere: () => Promise<void>,
+  ): Promise<boolean> {
     if (!this.#o.cluster.isLive(nodeId)) {
       this.#markUnsynced(leading, nodeId);
       throw new GrexError('GREX_ERR_PEER_UNAVAILABLE', `herder ${nodeId} is dead`);
     }
     const started = performance.now();
     try {
-      const answer = await this.#o.cluster.request(nodeId, 'replicate', { flock, term, records });
+      const herding = await replicateTo({
+        records,
+        encoded,
+        send: (sent) => this.#o.cluster.request(nodeId, 'replicate', { flock, term, records: sent }),
+        storedHere,
+        readWhole: (bucketKey, itemKey) => this.#o.store.read(flock, bucketKey, itemKey),
+        onWhole: () => void this.counters.wholeResends++,
+      });
       this.#o.onReplicated?.((performance.now() - started) / 1000);
-      if (answer.herding === false) leading.outsiders.add(nodeId);
-      return answer.herding !== false;
+      if (!herding) leading.outsiders.add(nodeId);
+      return herding;
     } catch (err) {
       this.#o.onReplicated?.((performance.now() - started) / 1000, err);
       this.#markUnsynced(leading, nodeId);
@@ -947,26 +972,38 @@ export class FlockLeadership {
     });
   }
 
-  /** A replicated write: refused if its term is stale; else the newer versions are stored. */
-  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<{ applied: number; herding: boolean }> {
-    return this.#serially(flock, async () => ({ applied: await this.#storeReplicated(flock, term, records), herding: this.#herding.has(flock) }));
+  /**
+   * A replicated write: refused if its term is stale; else the newer versions
+   * are stored. Deltas apply only on top of their base version; the items of
+   * those that do not are named in the answer (the active node sends them
+   * whole). The answer also says whether this node herds the flock.
+   */
+  onReplicate(flock: number, term: number, records: readonly ItemRecord[]): Promise<ReplicateAnswer> {
+    return this.#serially(flock, async () => ({ ...(await this.#storeReplicated(flock, term, records)), herding: this.#herding.has(flock) }));
   }
 
-  async #storeReplicated(flock: number, term: number, records: readonly ItemRecord[]): Promise<number> {
+  async #storeReplicated(flock: number, term: number, records: readonly ItemRecord[]): Promise<{ applied: number; missing: [string, string][] }> {
       this.#assertStores(flock);
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'replicated write refused');
       const leading = this.#leading.get(flock);
       if (leading !== undefined && leading.term < term) this.stepDown(flock, `a write of term ${term} arrived`);
       const newer: ItemRecord[] = [];
+      const missing: [string, string][] = [];
       for (const record of records) {
-        const current = await this.#o.store.read(flock, record.bucketKey, record.itemKey).catch(() => undefined);
-        if (current === undefined || compareVersions(current.version, record.version) < 0) newer.push(record);
+        const held: HeldVersion = await this.#o.store.head(flock, record.bucketKey, record.itemKey).then(
+          (h) => h?.version,
+          () => 'damaged' as const,
+        );
+        const action = replicaAction(record, held);
+        if (action === 'store') newer.push(record);
+        else if (action === 'missing') missing.push([record.bucketKey, record.itemKey]);
       }
-      if (newer.length === 0) return 0;
+      if (newer.length === 0) return { applied: 0, missing };
       for (const record of newer) await this.#o.clock.observe(flock, record.version);
-      await this.#o.store.commit(flock, newer);
+      const left = await this.#o.store.commit(flock, newer, { partial: true });
+      for (const record of left) missing.push([record.bucketKey, record.itemKey]);
       for (const bucketKey of new Set(newer.map((r) => r.bucketKey))) this.#o.invalidateBucket(bucketKey);
-      return newer.length;
+      return { applied: newer.length - left.length, missing };
   }
 
   /**

@@ -6,8 +6,16 @@
  * quorum can no longer be reached. A herder without a connection, or not
  * live, counts as a failure at once. Replication to the rest goes on in the
  * background after the answer.
+ *
+ * A write may carry deltas (appends, store/item-delta.ts) instead of whole
+ * items. A herder applies a delta only on top of the exact version it was
+ * made on; one that holds another version says so, and gets the whole item
+ * instead (replicateTo).
  */
 import { GrexError } from '../errors.js';
+import { deltaFit } from '../store/item-delta.js';
+import { encodeItemRecord, type ItemRecord } from '../store/item-record.js';
+import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
 import { QuorumCount, type WriteQuorum } from './quorum.js';
 
 export interface ReplicatedCommit {
@@ -83,4 +91,74 @@ export function replicatedCommit(options: ReplicatedCommit): Promise<void> {
       );
     }
   });
+}
+
+// ---- deltas ----
+
+/** What a herder holds of an item: its version, undefined when absent, 'damaged' when its copy fails its checksum. */
+export type HeldVersion = Version | undefined | 'damaged';
+
+/**
+ * What a herder does with a replicated record: `store` it, pass over one it
+ * already `held` (that version or newer), or name it `missing`: a delta
+ * whose base it does not hold cannot be applied, and it must get the whole
+ * item. A whole record replaces a damaged copy; a delta never builds on one.
+ */
+export function replicaAction(record: ItemRecord, held: HeldVersion): 'store' | 'held' | 'missing' {
+  if (record.delta !== true) {
+    return held === undefined || held === 'damaged' || compareVersions(held, record.version) < 0 ? 'store' : 'held';
+  }
+  if (held === 'damaged') return 'missing';
+  const fit = deltaFit(held ?? NO_VERSION, record);
+  return fit === 'applies' ? 'store' : fit === 'held' ? 'held' : 'missing';
+}
+
+/** A herder's answer to a replicate bleet. */
+export interface ReplicateAnswer {
+  applied: number;
+  /** [bucketKey, itemKey] of deltas it could not apply (it lacks their base). */
+  missing: [string, string][];
+  /** False: the receiver is a learner of the flock (its word does not count). */
+  herding: boolean;
+}
+
+export interface ReplicateTo {
+  /** The write's records, and their encodings as sent. */
+  records: readonly ItemRecord[];
+  encoded: Uint8Array[];
+  /** Sends encoded records to the herder. */
+  send: (records: Uint8Array[]) => Promise<ReplicateAnswer>;
+  /** Resolves once this node stored the write itself. */
+  storedHere: () => Promise<void>;
+  /** The whole item as this node holds it now (tombstones included). */
+  readWhole: (bucketKey: string, itemKey: string) => Promise<ItemRecord | undefined>;
+  /** Told of each item sent whole because the herder lacked a delta's base. */
+  onWhole?: (record: ItemRecord) => void;
+}
+
+/**
+ * Replicates one write to one herder. Deltas the herder cannot apply are
+ * sent again as whole items: read here once this node stored the write, so
+ * never older than the delta they stand for. Resolves once the herder holds
+ * every record (or a newer version of its item), with whether it herds the
+ * flock (a learner's acknowledgement does not count).
+ */
+export async function replicateTo(options: ReplicateTo): Promise<boolean> {
+  const answer = await options.send(options.encoded);
+  if (answer.missing.length === 0) return answer.herding;
+  await options.storedHere();
+  const whole: Uint8Array[] = [];
+  for (const [bucketKey, itemKey] of answer.missing) {
+    const sent = options.records.find((r) => r.delta === true && r.bucketKey === bucketKey && r.itemKey === itemKey);
+    if (sent === undefined) throw new GrexError('GREX_ERR_BLEET_INVALID', `the herder named ${bucketKey}/${itemKey} missing, which this write did not append to`);
+    const record = await options.readWhole(bucketKey, itemKey);
+    if (record === undefined || compareVersions(record.version, sent.version) < 0) {
+      throw new GrexError('GREX_ERR_INTERNAL', `item ${bucketKey}/${itemKey} is no longer here at version ${formatVersion(sent.version)} or newer: cannot send it whole`);
+    }
+    options.onWhole?.(record);
+    whole.push(encodeItemRecord(record));
+  }
+  const again = await options.send(whole);
+  if (again.missing.length > 0) throw new GrexError('GREX_ERR_BLEET_INVALID', 'the herder refused whole items as missing a base');
+  return answer.herding && again.herding;
 }

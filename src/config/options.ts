@@ -78,6 +78,14 @@ export const OPTIONS = {
     env: 'GREX_FSYNC',
     description: '`always`: a write is acknowledged only after it is fsynced. `never`: leave flushing to the OS (a power loss can lose acknowledged writes).',
   }),
+  coalesceMs: option({
+    schema: number(z.number().int().min(0).max(3_600_000)),
+    default: () => 5000,
+    flag: 'coalesce-ms',
+    env: 'GREX_COALESCE_MS',
+    description:
+      'How long a changed item may wait before it is written to its item file (it is durable in the write-ahead log before): the writes of a hot item in that time cost one file write. 0: write at once. A quarter of the pending-write memory (64 MiB) in use also writes at once.',
+  }),
   jobs: option({
     schema: z.string().min(1),
     default: () => './jobs',

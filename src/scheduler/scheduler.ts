@@ -12,6 +12,7 @@
 import { itemCodec, ownedBytes } from '../codec.js';
 import { fromWire, GrexError } from '../errors.js';
 import { assertBucketKey, assertItemKey, assertJobName, flockOf, fnv1a32 } from '../keys.js';
+import { encodeListAppend } from '../store/item-delta.js';
 import type { ItemEncoding, ItemRecord } from '../store/item-record.js';
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
@@ -65,7 +66,7 @@ export interface SchedulerOptions {
    * A cluster node replicates here and resolves at the write quorum.
    */
   commit?: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
-  /** The leadership term versions of a flock get now (throws if this node may not write it). Default 1. */
+  /** The leadership term a flock is written in now (throws if this node may not write it). Default 1. */
   termOf?: (flock: number) => number;
 }
 
@@ -99,7 +100,7 @@ export class Scheduler {
     this.#jobTimeoutMs = options.jobTimeoutMs;
     this.#itemLimitBytes = options.itemLimitBytes;
     this.#queue = new BucketQueue({ maxPerBucket: options.maxQueuedPerBucket, maxTotal: options.maxQueuedJobs });
-    this.#persist = options.commit ?? ((flock, _bucketKey, records) => this.#store.commit(flock, records));
+    this.#persist = options.commit ?? (async (flock, _bucketKey, records) => void (await this.#store.commit(flock, records)));
     this.#termOf = options.termOf ?? (() => 1);
   }
 
@@ -165,8 +166,11 @@ export class Scheduler {
     assertItemKey(write.itemKey);
     return this.#enqueue(write.bucketKey, async () => {
       const flock = this.flockOf(write.bucketKey);
+      // The term the item is read under is the term it is written under (see #runJob).
+      const term = this.#termOf(flock);
       try {
-        const current = await this.#store.read(flock, write.bucketKey, write.itemKey);
+        // Its header is enough (a list with appends pending is not composed for this).
+        const current = await this.#store.head(flock, write.bucketKey, write.itemKey);
         const live = current !== undefined && !current.tombstone;
         if (write.ifMatch !== undefined) {
           const version = live ? current.version : NO_VERSION;
@@ -181,9 +185,7 @@ export class Scheduler {
         if (write.bytes === null && !live) {
           throw new GrexError('GREX_ERR_ITEM_NOT_FOUND', `bucket has no item ${JSON.stringify(write.itemKey)}`);
         }
-        const [version] = await this.#commit(flock, write.bucketKey, [
-          { itemKey: write.itemKey, bytes: write.bytes, encoding: write.encoding },
-        ]);
+        const [version] = await this.#commit(flock, write.bucketKey, [{ itemKey: write.itemKey, bytes: write.bytes, encoding: write.encoding }], term);
         return version!;
       } finally {
         this.invalidate(write.bucketKey);
@@ -218,6 +220,10 @@ export class Scheduler {
   async #runJob(request: JobRequest, isRetry: boolean): Promise<JobOutcome> {
     const { bucketKey } = request;
     const epoch = this.#epoch(bucketKey);
+    // The job reads under this term and its changes are versioned in it: if the node steps
+    // down and claims the flock again while the job runs (merging writes the job did not
+    // see), the commit is refused as stale instead of overwriting them.
+    const term = this.#termOf(this.flockOf(bucketKey));
     const gen = this.#gens.current(bucketKey, epoch);
     const nextGen = this.#gens.fresh();
     const slot = this.#pool.slotOf(fnv1a32(bucketKey));
@@ -250,7 +256,7 @@ export class Scheduler {
     const versions: Record<string, Version> = {};
     if (reply.changes.length > 0) {
       try {
-        const assigned = await this.#commit(this.flockOf(bucketKey), bucketKey, reply.changes);
+        const assigned = await this.#commit(this.flockOf(bucketKey), bucketKey, reply.changes, term);
         reply.changes.forEach((change, i) => (versions[change.itemKey] = assigned[i]!));
       } catch (err) {
         this.invalidate(bucketKey);
@@ -263,26 +269,55 @@ export class Scheduler {
     return { result: reply.result, versions, threadId: reply.threadId };
   }
 
-  /** Versions and stores a bucket's changes; resolves when they are durable. */
-  async #commit(flock: number, bucketKey: string, changes: readonly ItemChange[]): Promise<Version[]> {
+  /**
+   * Versions and stores a bucket's changes; resolves when they are durable.
+   * An append is stored as a delta on the item's current version: only the
+   * appended values are logged and replicated.
+   */
+  async #commit(flock: number, bucketKey: string, changes: readonly ItemChange[], term: number): Promise<Version[]> {
+    const bases: (Version | null)[] = [];
     for (const change of changes) {
-      if (change.bytes !== null && change.bytes.byteLength > this.#itemLimitBytes) {
+      let size = change.bytes?.byteLength ?? 0;
+      let base: Version | null = null;
+      if (change.appendKeep !== undefined) {
+        // In the bucket's turn, so no other write of this item can come between.
+        const head = await this.#store.head(flock, bucketKey, change.itemKey);
+        base = head?.version ?? NO_VERSION;
+        // A list without `keep` grows: count what it holds (an upper bound).
+        size = change.appendKeep === 0 ? (head?.size ?? 0) + size : 0;
+      }
+      bases.push(base);
+      if (size > this.#itemLimitBytes) {
         throw new GrexError(
           'GREX_ERR_ITEM_TOO_LARGE',
-          `item ${JSON.stringify(change.itemKey)} is ${change.bytes.byteLength} bytes; the limit is ${this.#itemLimitBytes}`,
-          { itemKey: change.itemKey, bytes: change.bytes.byteLength, limit: this.#itemLimitBytes },
+          `item ${JSON.stringify(change.itemKey)} is ${size} bytes; the limit is ${this.#itemLimitBytes}`,
+          { itemKey: change.itemKey, bytes: size, limit: this.#itemLimitBytes },
         );
       }
     }
-    const versions = await this.#clock.next(flock, changes.length, this.#termOf(flock));
-    const records: ItemRecord[] = changes.map((change, i) => ({
-      bucketKey,
-      itemKey: change.itemKey,
-      version: versions[i]!,
-      tombstone: change.bytes === null,
-      encoding: change.encoding,
-      payload: change.bytes ?? new Uint8Array(0),
-    }));
+    const versions = await this.#clock.next(flock, changes.length, term);
+    const records: ItemRecord[] = changes.map((change, i) => {
+      const base = bases[i]!;
+      if (base !== null) {
+        return {
+          bucketKey,
+          itemKey: change.itemKey,
+          version: versions[i]!,
+          tombstone: false,
+          encoding: 'msgpack',
+          payload: encodeListAppend({ base, keep: change.appendKeep!, values: change.bytes! }),
+          delta: true,
+        };
+      }
+      return {
+        bucketKey,
+        itemKey: change.itemKey,
+        version: versions[i]!,
+        tombstone: change.bytes === null,
+        encoding: change.encoding,
+        payload: change.bytes ?? new Uint8Array(0),
+      };
+    });
     await this.#persist(flock, bucketKey, records);
     return versions;
   }

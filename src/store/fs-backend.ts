@@ -297,7 +297,7 @@ export class FsBackend implements Backend {
       const { bytesRead } = await handle.read(buffer, 0, HEADER_MAX_BYTES, 0).catch((err: unknown) => {
         throw ioError(`cannot read ${where}`, err);
       });
-      const { payloadOffset: _payloadOffset, purge: _purge, ...header } = decodeItemHeader(buffer.subarray(0, bytesRead), where);
+      const { payloadOffset: _payloadOffset, purge: _purge, delta: _delta, ...header } = decodeItemHeader(buffer.subarray(0, bytesRead), where);
       return header;
     } finally {
       await handle.close();

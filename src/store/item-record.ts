@@ -5,7 +5,8 @@
  *
  *   0  "GRXI"        magic
  *   4  u8            format (1)
- *   5  u8            flags: bit 0 tombstone, bit 1 payload is msgpack, bit 2 purge (log only)
+ *   5  u8            flags: bit 0 tombstone, bit 1 payload is msgpack, bit 2 purge (log only),
+ *                    bit 3 delta (log and bleets only: the payload is a change, item-delta.ts)
  *   6  u16           bucketKey byte length
  *   8  u16           itemKey byte length
  *  10  u16           reserved (0)
@@ -40,6 +41,13 @@ export interface ItemRecord {
    * node, tombstone collection). Only ever in the write-ahead log.
    */
   readonly purge?: boolean;
+  /**
+   * Not the item but a change to it (item-delta.ts: values appended to a
+   * list item), valid only on top of the version it names as its base.
+   * Only ever in the write-ahead log and in replication bleets: item files
+   * and reads always hold whole items.
+   */
+  readonly delta?: boolean;
 }
 
 /** What a listing knows of an item without reading its payload. */
@@ -59,6 +67,7 @@ const FORMAT = 1;
 const FLAG_TOMBSTONE = 1;
 const FLAG_MSGPACK = 2;
 const FLAG_PURGE = 4;
+const FLAG_DELTA = 8;
 export const HEADER_FIXED_BYTES = 36;
 /** Enough to read any header and both keys (each at most 256 bytes). */
 export const HEADER_MAX_BYTES = HEADER_FIXED_BYTES + 2 * 256;
@@ -72,7 +81,12 @@ export function encodeItemRecord(record: ItemRecord): Buffer {
   const out = Buffer.allocUnsafe(keysEnd + payload.length);
   out.writeUInt32LE(MAGIC, 0);
   out.writeUInt8(FORMAT, 4);
-  out.writeUInt8((record.tombstone ? FLAG_TOMBSTONE : 0) | (record.encoding === 'msgpack' ? FLAG_MSGPACK : 0) | (record.purge === true ? FLAG_PURGE : 0), 5);
+  const flags =
+    (record.tombstone ? FLAG_TOMBSTONE : 0) |
+    (record.encoding === 'msgpack' ? FLAG_MSGPACK : 0) |
+    (record.purge === true ? FLAG_PURGE : 0) |
+    (record.delta === true ? FLAG_DELTA : 0);
+  out.writeUInt8(flags, 5);
   out.writeUInt16LE(bucketBytes.length, 6);
   out.writeUInt16LE(itemBytes.length, 8);
   out.writeUInt16LE(0, 10);
@@ -93,7 +107,7 @@ function corrupt(where: string, why: string): GrexError {
 }
 
 /** Decodes and verifies a header (the first bytes of a record); `where` names the item in errors. */
-export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader & { payloadOffset: number; purge: boolean } {
+export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader & { payloadOffset: number; purge: boolean; delta: boolean } {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < HEADER_FIXED_BYTES) throw corrupt(where, `only ${buf.length} bytes`);
   if (buf.readUInt32LE(0) !== MAGIC) throw corrupt(where, 'bad magic');
@@ -114,6 +128,7 @@ export function decodeItemHeader(bytes: Uint8Array, where: string): ItemHeader &
     size: buf.readUInt32LE(24),
     payloadOffset: keysEnd,
     purge: (flags & FLAG_PURGE) !== 0,
+    delta: (flags & FLAG_DELTA) !== 0,
   };
 }
 
@@ -144,5 +159,6 @@ export function decodeItemRecord(
     encoding: header.encoding,
     payload,
   };
+  if (header.delta) return { ...record, delta: true };
   return header.purge ? { ...record, purge: true } : record;
 }

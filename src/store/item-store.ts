@@ -15,13 +15,33 @@
  * fsynced once; and memory stays bounded (`pendingBytesMax`: commits wait
  * while that many bytes are not yet in item files).
  *
- * Without a log (the memory backend), a commit writes the records directly.
+ * Deltas and coalescing (see docs/architecture-store.md). A commit may hold
+ * deltas (item-delta.ts: values appended to a list item) instead of whole
+ * items. The log holds them as they are; per item, `pending` keeps a chain:
+ * the newest whole record not yet in its file (or none: the file holds the
+ * base), and the deltas on top of it. An item is written to its file at most
+ * once per `applyDelayMs` (sooner when pending memory grows or the store
+ * closes): the apply loop composes base and deltas into the whole item once
+ * and writes that. A read of an item with deltas composes it too, and keeps
+ * the composed item as the chain's base, so the next read does not. Replay
+ * folds the log the same way, over the item files, and arrives at the same
+ * items: composing passes over deltas an item file already holds.
+ *
+ * Commits of one item must not overlap (the scheduler runs a bucket's jobs
+ * one at a time, herders apply a flock's writes one at a time): a delta is
+ * checked against the item's version as of its commit.
+ *
+ * Without a log (the memory backend), a commit writes the records directly,
+ * deltas composed at once.
  */
 import { crc32 } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
 import { GrexError } from '../errors.js';
 import type { Backend, FsyncPolicy, ItemRef } from './backend.js';
+import { DeltaChain } from './delta-chain.js';
+import { composeItem, deltaFit, type DeltaFit } from './item-delta.js';
 import type { ItemHeader, ItemRecord } from './item-record.js';
-import { compareVersions } from './version.js';
+import { compareVersions, formatVersion, NO_VERSION, type Version } from './version.js';
 import { sortListing, type ListingEntry } from './listing.js';
 import { encodeWalCommit } from './wal-record.js';
 import { WriteAheadLog } from './write-ahead-log.js';
@@ -40,8 +60,14 @@ export interface FlockMeta {
 export interface ItemStoreOptions {
   /** Keep a write-ahead log in this folder (the filesystem store does). */
   wal?: { dir: string; fsync: FsyncPolicy; segmentBytes?: number };
-  /** Committed bytes not yet in item files before new commits wait (default 64 MiB). */
+  /** Memory of committed records not yet in item files before new commits wait (default 64 MiB; see heldBytes and DeltaChain.heldBytes). */
   pendingBytesMax?: number;
+  /**
+   * How long a committed item may wait before it is written to its file
+   * (default 1000 ms): writes of a hot item in that time cost one file write.
+   * A quarter of `pendingBytesMax` waiting makes the store write at once.
+   */
+  applyDelayMs?: number;
   /** Errors of background work (applying, checkpoints); they are retried. */
   onError?: (err: Error) => void;
 }
@@ -53,34 +79,115 @@ export interface OpenReport {
   tornSegments: number;
 }
 
+export interface CommitOptions {
+  /** Each record replaces whatever is there, even a newer version (the active node repairing a herder). */
+  force?: boolean;
+  /**
+   * Deltas whose base is not the item's version are left out and returned,
+   * the rest is committed (a herder taking replicated writes). Without it,
+   * such a delta fails the whole commit (GREX_ERR_INTERNAL: the active node
+   * makes deltas on the version it holds, in the bucket's turn, so this is a bug).
+   */
+  partial?: boolean;
+}
+
+/** An item's committed records not yet in its file. */
 interface PendingItem {
   flock: number;
-  record: ItemRecord;
-  segment: number;
+  bucketKey: string;
+  itemKey: string;
+  /** The newest whole record (or purge) not yet in the file; null: the file holds what the deltas build on. */
+  base: ItemRecord | null;
+  /** Log segments holding base (more than one once a read folded deltas into it). */
+  baseSegments: number[];
+  /** Deltas on top of base, in log order, with the segment of each. */
+  deltas: DeltaChain;
+  /** Size of the item file when base is null and it is known (for size estimates). */
+  fileSize: number;
+  /** Memory held: payloads and a per-record overhead. */
+  bytes: number;
+  /** When the oldest record here was committed (Date.now()): the item is written applyDelayMs later. */
+  since: number;
 }
 
 const APPLY_BATCH = 16;
+/** Headers of item files this store wrote last, remembered (see #written). */
+const WRITTEN_HEADERS_MAX = 65_536;
 const APPLY_RETRY_MS = 1000;
 export const DEFAULT_PENDING_BYTES_MAX = 64 * 1024 * 1024;
+export const DEFAULT_APPLY_DELAY_MS = 1000;
+/** Memory a pending record takes besides its payload (objects, views), counted toward pendingBytesMax. */
+const RECORD_OVERHEAD_BYTES = 256;
+const heldBytes = (record: ItemRecord) => record.payload.byteLength + RECORD_OVERHEAD_BYTES;
 
 // NUL never occurs in keys: it separates the parts unambiguously.
 const itemId = (flock: number, bucketKey: string, itemKey: string) => `${flock}\0${bucketKey}\0${itemKey}`;
 const bucketId = (flock: number, bucketKey: string) => `${flock}\0${bucketKey}`;
 
+function headerOf(record: ItemRecord): ItemHeader {
+  return {
+    bucketKey: record.bucketKey,
+    itemKey: record.itemKey,
+    version: record.version,
+    tombstone: record.tombstone,
+    encoding: record.encoding,
+    size: record.payload.byteLength,
+  };
+}
+
+/** The version deltas must name as their base: a purged item is absent. */
+function stateVersion(entry: PendingItem): Version {
+  const last = entry.deltas.lastVersion();
+  if (last !== undefined) return last;
+  return entry.base!.purge === true ? NO_VERSION : entry.base!.version;
+}
+
+/** The version of the newest record of an entry (a purge's own), for ordering whole records. */
+function tipVersion(entry: PendingItem): Version {
+  return entry.deltas.lastVersion() ?? entry.base!.version;
+}
+
+/** What a listing shows of a pending item: a header, or 'purged'. */
+function pendingHeader(entry: PendingItem): ItemHeader | 'purged' {
+  const last = entry.deltas.lastVersion();
+  if (last === undefined) return entry.base!.purge === true ? 'purged' : headerOf(entry.base!);
+  return { bucketKey: entry.bucketKey, itemKey: entry.itemKey, version: last, tombstone: false, encoding: 'msgpack', size: sizeEstimate(entry) };
+}
+
+/** The item's size with its deltas, counting appended bytes and not what `keep` drops: an upper bound. */
+function sizeEstimate(entry: PendingItem): number {
+  const base = entry.base === null ? entry.fileSize : entry.base.purge === true || entry.base.tombstone ? 0 : entry.base.payload.byteLength;
+  return base + entry.deltas.byteLength;
+}
+
+function itemChanged(record: ItemRecord, fit: DeltaFit, current: Version): GrexError {
+  return new GrexError(
+    'GREX_ERR_INTERNAL',
+    `item ${JSON.stringify(record.itemKey)} is at version ${formatVersion(current)}: the append (${formatVersion(record.version)}) ${fit === 'held' ? 'is already stored' : 'was made on another version'}`,
+    { itemKey: record.itemKey, version: formatVersion(current) },
+  );
+}
+
 export class ItemStore {
   readonly backend: Backend;
   readonly #wal: WriteAheadLog | null;
   readonly #pendingBytesMax: number;
+  readonly #applyDelayMs: number;
   readonly #onError: (err: Error) => void;
   /** Committed records not yet written to their item files, by item. */
   readonly #pending = new Map<string, PendingItem>();
   /** itemKeys of pending records, by bucket (for listings). */
   readonly #pendingBuckets = new Map<string, Set<string>>();
   #pendingBytes = 0;
+  /** Items with records to write, oldest first (an item keeps its place until written). */
   readonly #toApply = new Set<string>();
   readonly #inFlight = new Set<string>();
   #applying = false;
+  #draining = false;
+  #applyTimer: NodeJS.Timeout | null = null;
+  #applyTimerAt = 0;
   #retryTimer: NodeJS.Timeout | null = null;
+  readonly #toApplyLater = new Set<string>();
   /** Pending records per log segment: a segment can go once its count is zero. */
   readonly #outstanding = new Map<number, number>();
   /** Items written to files since the last checkpoint. */
@@ -89,11 +196,23 @@ export class ItemStore {
   #removedThrough = 0;
   #spaceWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
+  /**
+   * Headers of item files with nothing pending, as this store last wrote or
+   * read them ('absent': no file), so that the version a delta must build on
+   * is known without reading the file: a hot item goes from pending to its
+   * file and back every apply delay. The apply loop sets what it wrote; a
+   * read sets what it found only if nothing was pending or written meanwhile.
+   * Read only when nothing is pending.
+   */
+  readonly #written = new LRUCache<string, ItemHeader | 'absent'>({ max: WRITTEN_HEADERS_MAX });
+  /** Item files written or removed by the apply loop so far (see #remember). */
+  #applies = 0;
 
   constructor(backend: Backend, options: ItemStoreOptions = {}) {
     this.backend = backend;
     this.#wal = options.wal === undefined ? null : new WriteAheadLog(options.wal);
     this.#pendingBytesMax = options.pendingBytesMax ?? DEFAULT_PENDING_BYTES_MAX;
+    this.#applyDelayMs = options.applyDelayMs ?? DEFAULT_APPLY_DELAY_MS;
     this.#onError = options.onError ?? (() => {});
   }
 
@@ -104,22 +223,48 @@ export class ItemStore {
     if (this.#wal === null) return report;
     try {
       let lastSegment = 0;
-      // The last record of each item in log order is its state: commits of one item are
-      // logged in the order they were made (repairs by the active node may go backwards).
-      const latest = new Map<string, { flock: number; record: ItemRecord }>();
+      // Per item, in log order: the last whole record (null: the item file) and the deltas after it.
+      // Commits of one item are logged in the order they were made (repairs by the active node may
+      // go backwards in version: a whole record always replaces what is there).
+      const items = new Map<string, { flock: number; base: ItemRecord | null; deltas: ItemRecord[] }>();
       for await (const segment of this.#wal.replay()) {
         lastSegment = segment.id;
         if (segment.tornAt !== undefined) report.tornSegments++;
         for (const commit of segment.commits) {
           report.replayedCommits++;
-          for (const record of commit.records) latest.set(itemId(commit.flock, record.bucketKey, record.itemKey), { flock: commit.flock, record });
+          for (const record of commit.records) {
+            const id = itemId(commit.flock, record.bucketKey, record.itemKey);
+            if (record.delta === true) {
+              let item = items.get(id);
+              if (item === undefined) items.set(id, (item = { flock: commit.flock, base: null, deltas: [] }));
+              item.deltas.push(record);
+            } else {
+              items.set(id, { flock: commit.flock, base: record, deltas: [] });
+            }
+          }
         }
       }
       const written: ItemRef[] = [];
-      for (const { flock, record } of latest.values()) {
-        if (record.purge === true) await this.backend.remove(flock, record.bucketKey, record.itemKey);
-        else await this.backend.write(flock, [record], { durable: false });
-        written.push({ flock, bucketKey: record.bucketKey, itemKey: record.itemKey });
+      for (const { flock, base, deltas } of items.values()) {
+        const { bucketKey, itemKey } = base ?? deltas[0]!;
+        let state: ItemRecord | null | 'purge' = base?.purge === true ? 'purge' : base;
+        if (deltas.length > 0) {
+          let start: ItemRecord | undefined;
+          try {
+            start = base === null ? await this.backend.read(flock, bucketKey, itemKey) : state === 'purge' ? undefined : (state ?? undefined);
+          } catch (err) {
+            // A damaged file cannot take its deltas: it stays as it is, reads report it and repair replaces it.
+            if ((err as GrexError).code !== 'GREX_ERR_STORE_CORRUPT') throw err;
+            this.#onError(err as Error);
+            continue;
+          }
+          const composed = composeItem(start, deltas);
+          if (composed.applied > 0) state = composed.record!;
+        }
+        if (state === null) continue; // only deltas the file already holds
+        if (state === 'purge') await this.backend.remove(flock, bucketKey, itemKey);
+        else await this.backend.write(flock, [state], { durable: false });
+        written.push({ flock, bucketKey, itemKey });
       }
       await this.backend.sync(written);
       await this.#wal.start();
@@ -145,6 +290,7 @@ export class ItemStore {
         }
       }
       if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+      if (this.#applyTimer !== null) clearTimeout(this.#applyTimer);
       await this.#wal.close();
       // An empty log is nothing to replay: leave no segment behind after a clean stop.
       if (this.#pending.size === 0) await this.#wal.removeThrough(Number.MAX_SAFE_INTEGER, true).catch(() => {});
@@ -152,11 +298,13 @@ export class ItemStore {
     await this.backend.close();
   }
 
-  /** An item's record, tombstones included. */
+  /** An item's record, tombstones included (deltas composed in: always the whole item). */
   async read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
-    const pending = this.#pending.get(itemId(flock, bucketKey, itemKey));
-    if (pending !== undefined) return pending.record.purge === true ? undefined : pending.record;
-    return this.backend.read(flock, bucketKey, itemKey);
+    const id = itemId(flock, bucketKey, itemKey);
+    const entry = this.#pending.get(id);
+    if (entry === undefined) return this.backend.read(flock, bucketKey, itemKey);
+    if (entry.deltas.length === 0) return entry.base!.purge === true ? undefined : entry.base!;
+    return this.#compose(id, entry);
   }
 
   /** An item's record, or undefined when it is absent or deleted. */
@@ -165,39 +313,88 @@ export class ItemStore {
     return record === undefined || record.tombstone ? undefined : record;
   }
 
+  /**
+   * An item's header (version, tombstone, encoding, size), tombstones
+   * included, without composing its deltas: the size of an item with deltas
+   * is an upper bound then. Throws GREX_ERR_STORE_CORRUPT for a damaged file.
+   */
+  async head(flock: number, bucketKey: string, itemKey: string): Promise<ItemHeader | undefined> {
+    const id = itemId(flock, bucketKey, itemKey);
+    const entry = this.#pending.get(id);
+    if (entry !== undefined) {
+      const header = pendingHeader(entry);
+      return header === 'purged' ? undefined : header;
+    }
+    const written = this.#written.get(id);
+    if (written !== undefined) return written === 'absent' ? undefined : written;
+    const applies = this.#applies;
+    const record = await this.backend.read(flock, bucketKey, itemKey);
+    const header = record === undefined ? undefined : headerOf(record);
+    this.#remember(id, header, applies);
+    return header;
+  }
+
+  /**
+   * Remembers a header just read from an item file, unless the item has
+   * records pending or the apply loop wrote any file during the read (the
+   * read may be older than what it wrote).
+   */
+  #remember(id: string, header: ItemHeader | undefined, appliesBefore: number): void {
+    if (this.#wal === null || this.#applies !== appliesBefore || this.#pending.has(id) || this.#written.has(id)) return;
+    this.#written.set(id, header ?? 'absent');
+  }
+
+  /** The whole item of a pending entry with deltas; the composed item then replaces them in the entry. */
+  async #compose(id: string, entry: PendingItem): Promise<ItemRecord | undefined> {
+    const base = entry.base;
+    const deltas = entry.deltas.records();
+    const start = base === null ? await this.backend.read(entry.flock, entry.bucketKey, entry.itemKey) : base.purge === true ? undefined : base;
+    const composed = composeItem(start, deltas);
+    // Fold it in, unless the entry changed meanwhile or its file is being written (the apply loop owns it then).
+    if (
+      composed.applied > 0 &&
+      this.#pending.get(id) === entry &&
+      entry.base === base &&
+      entry.deltas.length === deltas.length &&
+      !this.#inFlight.has(id)
+    ) {
+      entry.base = composed.record!;
+      entry.baseSegments.push(...entry.deltas.segments());
+      entry.deltas = new DeltaChain(entry.bucketKey, entry.itemKey);
+      this.#resize(entry);
+    }
+    return composed.record;
+  }
+
+  #resize(entry: PendingItem): void {
+    const bytes = entry.deltas.heldBytes + (entry.base === null ? 0 : heldBytes(entry.base));
+    this.#pendingBytes += bytes - entry.bytes;
+    entry.bytes = bytes;
+    this.#wakeSpaceWaiters();
+  }
+
   /** Headers of a bucket's live items, sorted by itemKey. */
   async listLive(flock: number, bucketKey: string): Promise<ItemHeader[]> {
     // Pending records first: one applied while the files are listed is then still seen.
-    const pending = [...(this.#pendingBuckets.get(bucketId(flock, bucketKey)) ?? [])].map(
-      (itemKey) => this.#pending.get(itemId(flock, bucketKey, itemKey))!.record,
-    );
+    const pending: (ItemHeader | { itemKey: string; purged: true })[] = [];
+    for (const itemKey of [...(this.#pendingBuckets.get(bucketId(flock, bucketKey)) ?? [])]) {
+      const id = itemId(flock, bucketKey, itemKey);
+      const entry = this.#pending.get(id);
+      if (entry === undefined) continue;
+      // Sizes are the whole items': compose items with deltas.
+      const header = entry.deltas.length === 0 ? pendingHeader(entry) : await this.#compose(id, entry).then((r) => (r === undefined ? 'purged' : headerOf(r)));
+      pending.push(header === 'purged' ? { itemKey, purged: true } : header);
+    }
     const byKey = new Map<string, ItemHeader>();
     for (const header of await this.backend.list(flock, bucketKey)) byKey.set(header.itemKey, header);
-    for (const record of pending) this.#overlay(byKey, record);
+    for (const header of pending) {
+      if ('purged' in header) byKey.delete(header.itemKey);
+      else byKey.set(header.itemKey, header);
+    }
     return [...byKey.values()]
       .filter((h) => !h.tombstone && h.corrupt !== true)
       .map(({ bucketKey: b, itemKey, version, tombstone, encoding, size }) => ({ bucketKey: b, itemKey, version, tombstone, encoding, size }))
       .sort((a, b) => (a.itemKey < b.itemKey ? -1 : a.itemKey > b.itemKey ? 1 : 0));
-  }
-
-  /**
-   * A pending record applied over a listed header: the pending one is the newer
-   * state, except that a listing taken after the pending record was written
-   * already shows it (same outcome).
-   */
-  #overlay(byKey: Map<string, ItemHeader>, record: ItemRecord): void {
-    if (record.purge === true) {
-      byKey.delete(record.itemKey);
-      return;
-    }
-    byKey.set(record.itemKey, {
-      bucketKey: record.bucketKey,
-      itemKey: record.itemKey,
-      version: record.version,
-      tombstone: record.tombstone,
-      encoding: record.encoding,
-      size: record.payload.byteLength,
-    });
   }
 
   /**
@@ -212,13 +409,15 @@ export class ItemStore {
   ): Promise<ListingEntry[]> {
     const inRange = (bucketKey: string) =>
       (options.from == null || bucketKey >= options.from) && (options.to == null || bucketKey < options.to);
-    // Pending records first (see listLive), then the files.
-    const pendingByBucket = new Map<string, ItemRecord[]>();
+    // Pending records first (see listLive), then the files. A pending record is the newer
+    // state, except that a listing taken after it was written already shows it (same outcome).
+    const pendingByBucket = new Map<string, (ItemHeader | { itemKey: string; purged: true })[]>();
     for (const entry of this.#pending.values()) {
-      if (entry.flock !== flock || !inRange(entry.record.bucketKey)) continue;
-      let list = pendingByBucket.get(entry.record.bucketKey);
-      if (list === undefined) pendingByBucket.set(entry.record.bucketKey, (list = []));
-      list.push(entry.record);
+      if (entry.flock !== flock || !inRange(entry.bucketKey)) continue;
+      let list = pendingByBucket.get(entry.bucketKey);
+      if (list === undefined) pendingByBucket.set(entry.bucketKey, (list = []));
+      const header = pendingHeader(entry);
+      list.push(header === 'purged' ? { itemKey: entry.itemKey, purged: true } : header);
     }
     const buckets = new Set<string>(pendingByBucket.keys());
     for await (const bucketKey of this.backend.buckets(flock)) if (inRange(bucketKey)) buckets.add(bucketKey);
@@ -238,7 +437,10 @@ export class ItemStore {
         }
         byKey.set(header.itemKey, header);
       }
-      for (const record of pendingByBucket.get(bucketKey) ?? []) this.#overlay(byKey, record);
+      for (const header of pendingByBucket.get(bucketKey) ?? []) {
+        if ('purged' in header) byKey.delete(header.itemKey);
+        else byKey.set(header.itemKey, header);
+      }
       for (const h of byKey.values()) {
         const entry: ListingEntry = { bucketKey, itemKey: h.itemKey, term: h.version.term, seq: h.version.seq, tombstone: h.tombstone };
         if (h.corrupt === true) entry.corrupt = true;
@@ -252,70 +454,247 @@ export class ItemStore {
    * Makes a flock's records durable together (per the fsync policy); resolves
    * only when they are. With `force`, each record replaces whatever is there,
    * even a newer version (the active node repairing a herder); purge records
-   * remove their item.
+   * remove their item. A delta record applies on top of the item's current
+   * version only if that is its base (see CommitOptions.partial); resolves
+   * with the deltas left out (none without `partial`).
    */
-  async commit(flock: number, records: readonly ItemRecord[], options: { force?: boolean } = {}): Promise<void> {
-    if (this.#wal === null) {
-      const purges = records.filter((r) => r.purge === true);
-      for (const r of purges) await this.backend.remove(flock, r.bucketKey, r.itemKey);
-      return this.backend.write(flock, purges.length === 0 ? records : records.filter((r) => r.purge !== true));
-    }
+  async commit(flock: number, records: readonly ItemRecord[], options: CommitOptions = {}): Promise<ItemRecord[]> {
+    if (this.#wal === null) return this.#commitDirect(flock, records, options);
     while (this.#pendingBytes > this.#pendingBytesMax) {
       await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
     }
+    const left = await this.#fitDeltas(flock, records, options);
     if (options.force !== true) {
       // An older version than one already pending would lose live but win at replay (log order): leave it out.
       records = records.filter((r) => {
+        if (r.delta === true) return true;
         const pending = this.#pending.get(itemId(flock, r.bucketKey, r.itemKey));
-        return pending === undefined || compareVersions(pending.record.version, r.version) <= 0;
+        return pending === undefined || compareVersions(tipVersion(pending), r.version) <= 0;
       });
-      if (records.length === 0) return;
     }
+    if (left.skipped.length > 0) records = records.filter((r) => !left.skipped.includes(r));
+    if (records.length === 0) return left.skipped;
     const segment = await this.#wal.append(encodeWalCommit(flock, records));
-    for (const record of records) this.#addPending(flock, record, segment, options.force === true);
+    for (const record of records) {
+      if (!this.#addPending(flock, record, segment, options.force === true, left.fileSizes)) left.skipped.push(record);
+    }
     this.#startApplying();
+    if (left.skipped.length > 0 && options.partial !== true) {
+      // Only when commits of one item overlapped (see the module comment): the rest is stored.
+      const record = left.skipped[0]!;
+      throw new GrexError('GREX_ERR_INTERNAL', `item ${JSON.stringify(record.itemKey)} changed while the append (${formatVersion(record.version)}) was being stored`, {
+        itemKey: record.itemKey,
+      });
+    }
+    return left.skipped;
   }
 
-  #addPending(flock: number, record: ItemRecord, segment: number, force: boolean): void {
-    const id = itemId(flock, record.bucketKey, record.itemKey);
-    const existing = this.#pending.get(id);
-    if (existing !== undefined) {
-      // Out-of-order arrivals of one item keep the newer; a forced record always wins.
-      if (!force && compareVersions(existing.record.version, record.version) > 0) return;
-      this.#dropPending(id, existing);
+  /**
+   * Which deltas of a commit do not apply to their item as it stands (from
+   * pending records, else its file). Without `partial`, one that does not
+   * fails the commit before anything is written.
+   */
+  async #fitDeltas(
+    flock: number,
+    records: readonly ItemRecord[],
+    options: CommitOptions,
+  ): Promise<{ skipped: ItemRecord[]; fileSizes: Map<string, number> }> {
+    const skipped: ItemRecord[] = [];
+    const fileSizes = new Map<string, number>();
+    /** Versions of items each record of this commit leaves, for deltas after it in the same commit. */
+    const within = new Map<string, Version>();
+    for (const record of records) {
+      const id = itemId(flock, record.bucketKey, record.itemKey);
+      if (record.delta !== true) {
+        within.set(id, record.purge === true ? NO_VERSION : record.version);
+        continue;
+      }
+      let current = within.get(id);
+      if (current === undefined) {
+        const entry = this.#pending.get(id);
+        const written = this.#written.get(id);
+        if (entry !== undefined) current = stateVersion(entry);
+        else if (written !== undefined) {
+          current = written === 'absent' ? NO_VERSION : written.version;
+          if (written !== 'absent') fileSizes.set(id, written.size);
+        } else {
+          const applies = this.#applies;
+          const file = await this.backend.read(flock, record.bucketKey, record.itemKey).catch((err: GrexError) => {
+            if (err.code === 'GREX_ERR_STORE_CORRUPT' && options.partial === true) return null;
+            throw err;
+          });
+          // A damaged file takes no deltas: the whole item must come instead.
+          if (file === null) {
+            skipped.push(record);
+            continue;
+          }
+          const entryNow = this.#pending.get(id);
+          current = entryNow !== undefined ? stateVersion(entryNow) : (file?.version ?? NO_VERSION);
+          if (file !== undefined) fileSizes.set(id, file.payload.byteLength);
+          this.#remember(id, file === undefined ? undefined : headerOf(file), applies);
+        }
+      }
+      const fit = deltaFit(current, record);
+      if (fit !== 'applies') {
+        if (options.partial !== true) throw itemChanged(record, fit, current);
+        skipped.push(record);
+        continue;
+      }
+      within.set(id, record.version);
     }
-    this.#pending.set(id, { flock, record, segment });
+    return { skipped, fileSizes };
+  }
+
+  /** Commits without a log: deltas are composed on the stored items now. */
+  async #commitDirect(flock: number, records: readonly ItemRecord[], options: CommitOptions): Promise<ItemRecord[]> {
+    const states = new Map<string, { ref: ItemRecord; state: ItemRecord | undefined; remove: boolean }>();
+    const skipped: ItemRecord[] = [];
+    for (const record of records) {
+      const id = itemId(flock, record.bucketKey, record.itemKey);
+      if (record.delta !== true) {
+        states.set(id, { ref: record, state: record.purge === true ? undefined : record, remove: record.purge === true });
+        continue;
+      }
+      const current = states.has(id) ? states.get(id)!.state : await this.backend.read(flock, record.bucketKey, record.itemKey);
+      const fit = deltaFit(current?.version ?? NO_VERSION, record);
+      if (fit !== 'applies') {
+        if (options.partial !== true) throw itemChanged(record, fit, current?.version ?? NO_VERSION);
+        skipped.push(record);
+        continue;
+      }
+      states.set(id, { ref: record, state: composeItem(current, [record]).record, remove: false });
+    }
+    const writes: ItemRecord[] = [];
+    for (const { ref, state, remove } of states.values()) {
+      if (remove) await this.backend.remove(flock, ref.bucketKey, ref.itemKey);
+      else if (state !== undefined) writes.push(state);
+    }
+    if (writes.length > 0) await this.backend.write(flock, writes);
+    return skipped;
+  }
+
+  /** Adds a logged record to its item's chain; false for a delta that no longer fits it (left out). */
+  #addPending(flock: number, record: ItemRecord, segment: number, force: boolean, fileSizes: Map<string, number>): boolean {
+    const id = itemId(flock, record.bucketKey, record.itemKey);
+    let entry = this.#pending.get(id);
+    if (record.delta === true) {
+      if (entry !== undefined && deltaFit(stateVersion(entry), record) !== 'applies') return false;
+      // Without an entry, the item file holds its base (checked before the append).
+      entry ??= this.#newEntry(id, flock, record, null, fileSizes.get(id) ?? 0);
+      const before = entry.deltas.heldBytes;
+      entry.deltas.push(record, segment);
+      entry.bytes += entry.deltas.heldBytes - before;
+      this.#pendingBytes += entry.deltas.heldBytes - before;
+    } else {
+      if (entry !== undefined) {
+        // Out-of-order arrivals of one item keep the newer; a forced record always wins.
+        if (!force && compareVersions(tipVersion(entry), record.version) > 0) return true;
+        this.#dropPending(id, entry);
+      }
+      entry = this.#newEntry(id, flock, record, record, 0);
+      entry.baseSegments.push(segment);
+      entry.bytes += heldBytes(record);
+      this.#pendingBytes += heldBytes(record);
+    }
+    this.#outstanding.set(segment, (this.#outstanding.get(segment) ?? 0) + 1);
+    this.#toApply.add(id);
+    return true;
+  }
+
+  #newEntry(id: string, flock: number, record: ItemRecord, base: ItemRecord | null, fileSize: number): PendingItem {
+    const entry: PendingItem = {
+      flock,
+      bucketKey: record.bucketKey,
+      itemKey: record.itemKey,
+      base,
+      baseSegments: [],
+      deltas: new DeltaChain(record.bucketKey, record.itemKey),
+      fileSize,
+      bytes: 0,
+      since: Date.now(),
+    };
+    this.#pending.set(id, entry);
     let items = this.#pendingBuckets.get(bucketId(flock, record.bucketKey));
     if (items === undefined) this.#pendingBuckets.set(bucketId(flock, record.bucketKey), (items = new Set()));
     items.add(record.itemKey);
-    this.#pendingBytes += record.payload.byteLength;
-    this.#outstanding.set(segment, (this.#outstanding.get(segment) ?? 0) + 1);
-    this.#toApply.add(id);
+    return entry;
   }
 
   #dropPending(id: string, entry: PendingItem): void {
     this.#pending.delete(id);
-    const bucket = bucketId(entry.flock, entry.record.bucketKey);
+    const bucket = bucketId(entry.flock, entry.bucketKey);
     const items = this.#pendingBuckets.get(bucket);
-    items?.delete(entry.record.itemKey);
+    items?.delete(entry.itemKey);
     if (items?.size === 0) this.#pendingBuckets.delete(bucket);
-    this.#pendingBytes -= entry.record.payload.byteLength;
-    const left = (this.#outstanding.get(entry.segment) ?? 1) - 1;
-    if (left === 0) this.#outstanding.delete(entry.segment);
-    else this.#outstanding.set(entry.segment, left);
+    this.#pendingBytes -= entry.bytes;
+    this.#release(entry.baseSegments);
+    this.#release(entry.deltas.segments());
+    this.#wakeSpaceWaiters();
+  }
+
+  /** The records counted in these segments are in their files now (or replaced by newer ones). */
+  #release(segments: readonly number[]): void {
+    for (const segment of segments) {
+      const left = (this.#outstanding.get(segment) ?? 1) - 1;
+      if (left === 0) this.#outstanding.delete(segment);
+      else this.#outstanding.set(segment, left);
+    }
+  }
+
+  #wakeSpaceWaiters(): void {
     if (this.#pendingBytes <= this.#pendingBytesMax) for (const wake of this.#spaceWaiters.splice(0)) wake();
   }
 
+  /** Write at once rather than wait: a quarter of the pending memory is used, a commit waits for space, or the store closes. */
+  #urgent(): boolean {
+    return this.#draining || this.#applyDelayMs <= 0 || this.#spaceWaiters.length > 0 || this.#pendingBytes > this.#pendingBytesMax / 4;
+  }
+
   #startApplying(): void {
-    if (!this.#applying) void this.#applyLoop();
+    if (this.#applying) return;
+    if (this.#applyTimer !== null && !this.#urgent()) return; // the timer starts it
+    void this.#applyLoop();
+  }
+
+  /** Starts the apply loop in `ms` (or sooner, if already asked to). */
+  #applyLater(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.#applyTimer !== null) {
+      if (this.#applyTimerAt <= at) return;
+      clearTimeout(this.#applyTimer);
+    }
+    this.#applyTimerAt = at;
+    this.#applyTimer = setTimeout(() => {
+      this.#applyTimer = null;
+      this.#startApplying();
+    }, ms);
+    this.#applyTimer.unref();
   }
 
   async #applyLoop(): Promise<void> {
     this.#applying = true;
+    if (this.#applyTimer !== null) {
+      clearTimeout(this.#applyTimer);
+      this.#applyTimer = null;
+    }
+    let waitMs = -1;
     while (this.#toApply.size > 0) {
+      const now = Date.now();
+      const urgent = this.#urgent();
       const batch: string[] = [];
+      waitMs = -1;
       for (const id of this.#toApply) {
         if (this.#inFlight.has(id)) continue;
+        const entry = this.#pending.get(id);
+        if (entry === undefined) {
+          this.#toApply.delete(id);
+          continue;
+        }
+        // Items are in the order they started waiting: the first not yet due ends the batch.
+        if (!urgent && entry.since + this.#applyDelayMs > now) {
+          waitMs = entry.since + this.#applyDelayMs - now;
+          break;
+        }
         batch.push(id);
         if (batch.length === APPLY_BATCH) break;
       }
@@ -324,22 +703,67 @@ export class ItemStore {
       await Promise.all(batch.map((id) => this.#applyOne(id)));
     }
     this.#applying = false;
+    if (waitMs >= 0) this.#applyLater(waitMs);
     this.#maybeCheckpoint();
     if (this.#toApply.size === 0 && this.#inFlight.size === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 
+  /** Writes an item's pending state to its file: its newest whole record, or that composed with its deltas. */
   async #applyOne(id: string): Promise<void> {
     const entry = this.#pending.get(id);
     if (entry === undefined) return;
     this.#inFlight.add(id);
+    const { flock, bucketKey, itemKey, base } = entry;
+    const count = entry.deltas.length;
     try {
-      if (entry.record.purge === true) await this.backend.remove(entry.flock, entry.record.bucketKey, entry.record.itemKey);
-      else await this.backend.write(entry.flock, [entry.record], { durable: false });
-      this.#unsynced.set(id, { flock: entry.flock, bucketKey: entry.record.bucketKey, itemKey: entry.record.itemKey });
-      // A newer record may have been committed meanwhile: it stays pending and is applied next.
-      if (this.#pending.get(id) === entry) this.#dropPending(id, entry);
+      let target: ItemRecord | 'remove' | 'none';
+      let headerOfFile: ItemHeader | 'absent' = 'absent';
+      if (count === 0) {
+        target = base!.purge === true ? 'remove' : base!;
+      } else {
+        let start: ItemRecord | undefined;
+        if (base === null) {
+          try {
+            start = await this.backend.read(flock, bucketKey, itemKey);
+          } catch (err) {
+            if ((err as GrexError).code !== 'GREX_ERR_STORE_CORRUPT') throw err;
+            // The file the deltas build on is damaged: they cannot be composed here. The item
+            // reads as damaged (not as an older version), so repair replaces it from the herders.
+            this.#onError(err as Error);
+            this.#written.delete(id);
+            if (this.#pending.get(id) === entry && entry.base === null) this.#dropPending(id, entry);
+            return;
+          }
+          if (start !== undefined) headerOfFile = headerOf(start);
+        } else if (base.purge !== true) {
+          start = base;
+        }
+        const composed = composeItem(start, entry.deltas.records(count));
+        if (composed.applied > 0) target = composed.record!;
+        else target = base === null ? 'none' : base.purge === true ? 'remove' : base;
+      }
+      if (target === 'remove') await this.backend.remove(flock, bucketKey, itemKey);
+      else if (target !== 'none') await this.backend.write(flock, [target], { durable: false });
+      this.#unsynced.set(id, { flock, bucketKey, itemKey });
+      this.#written.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));
+      this.#applies++;
+      // Newer records may have come meanwhile: they stay pending and are written next time.
+      if (this.#pending.get(id) !== entry) return;
+      if (entry.deltas.length === count) {
+        this.#dropPending(id, entry);
+        return;
+      }
+      this.#release(entry.baseSegments);
+      this.#release(entry.deltas.segments(count));
+      entry.base = null;
+      entry.baseSegments = [];
+      entry.deltas.dropFirst(count);
+      if (typeof target === 'object') entry.fileSize = target.payload.byteLength;
+      entry.since = Date.now();
+      this.#resize(entry);
+      this.#toApply.add(id);
     } catch (err) {
-      // The record stays pending (reads still see it) and in the log; try again later.
+      // The records stay pending (reads still see them) and in the log; try again later.
       this.#onError(err as Error);
       this.#retryLater(id);
     } finally {
@@ -348,11 +772,8 @@ export class ItemStore {
   }
 
   #retryLater(id: string): void {
-    if (this.#retryTimer !== null) {
-      this.#toApplyLater.add(id);
-      return;
-    }
     this.#toApplyLater.add(id);
+    if (this.#retryTimer !== null) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       for (const later of this.#toApplyLater) this.#toApply.add(later);
@@ -362,17 +783,20 @@ export class ItemStore {
     this.#retryTimer.unref();
   }
 
-  readonly #toApplyLater = new Set<string>();
-
   /** Resolves once every pending record is in its file, or when applying fails and waits for a retry. */
   async #drain(): Promise<void> {
-    while ((this.#toApply.size > 0 || this.#inFlight.size > 0 || this.#applying) && this.#toApplyLater.size === 0) {
-      await new Promise<void>((resolve) => {
-        this.#drainWaiters.push(resolve);
-        this.#startApplying();
-      });
+    this.#draining = true;
+    try {
+      while ((this.#toApply.size > 0 || this.#inFlight.size > 0 || this.#applying) && this.#toApplyLater.size === 0) {
+        await new Promise<void>((resolve) => {
+          this.#drainWaiters.push(resolve);
+          this.#startApplying();
+        });
+      }
+      if (this.#checkpointing !== null) await this.#checkpointing;
+    } finally {
+      this.#draining = false;
     }
-    if (this.#checkpointing !== null) await this.#checkpointing;
   }
 
   /** Checkpoints the closed segments once every record they hold is in its item file. */
@@ -399,7 +823,7 @@ export class ItemStore {
     }
   }
 
-  /** Committed bytes not yet in item files. */
+  /** Memory of committed records not yet in item files (payloads plus a per-record overhead). */
   get pendingBytes(): number {
     return this.#pendingBytes;
   }

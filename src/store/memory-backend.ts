@@ -58,7 +58,7 @@ export class MemoryBackend implements Backend {
     if (items === undefined) return [];
     return [...items].map(([itemKey, bytes]) => {
       // Headers only, as the filesystem backend returns them: payloadOffset is internal.
-      const { payloadOffset: _payloadOffset, purge: _purge, ...header } = decodeItemHeader(bytes, `${flock}/${bucketKey}/${itemKey}`);
+      const { payloadOffset: _payloadOffset, purge: _purge, delta: _delta, ...header } = decodeItemHeader(bytes, `${flock}/${bucketKey}/${itemKey}`);
       return header;
     });
   }

@@ -31,6 +31,8 @@ export interface WorkerLike {
 /** The slot table: pure bookkeeping of which thread sits in which slot. */
 export class ThreadSlots<W extends WorkerLike = WorkerLike> {
   readonly #slots: (W | null)[];
+  /** Ids of the threads in the slots. */
+  #seated = new Set<number>();
 
   constructor(threads: number) {
     this.#slots = new Array<W | null>(threads).fill(null);
@@ -48,6 +50,8 @@ export class ThreadSlots<W extends WorkerLike = WorkerLike> {
   }
 
   #refresh(workers: readonly W[]): void {
+    // The common case, once per task: every thread working and seated, none waiting for a slot.
+    if (workers.length === this.#slots.length && workers.every((w) => !w.destroyed && !w.terminating && this.#seated.has(w.id))) return;
     const live = new Map<number, W>();
     for (const w of workers) if (!w.destroyed && !w.terminating) live.set(w.id, w);
     const seated = new Set<number>();
@@ -68,6 +72,7 @@ export class ThreadSlots<W extends WorkerLike = WorkerLike> {
       this.#slots[free] = w;
       seated.add(w.id);
     }
+    this.#seated = seated;
   }
 }
 

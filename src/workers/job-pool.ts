@@ -12,6 +12,7 @@ import type { ItemEncoding } from '../store/item-record.js';
 import { createSlotBalancer, slotOf, type SlotTaskOptions, type ThreadSlots } from './bucket-balancer.js';
 import type {
   CacheStats,
+  JobReplies,
   JobReply,
   JobTask,
   LoadReply,
@@ -50,6 +51,15 @@ export class ThreadLostError extends Error {
 
 const WORKER_FILE = new URL('./job-worker.js', import.meta.url);
 
+/** A job handed to runJob, until its thread answers. */
+interface WaitingJob {
+  id: number;
+  task: JobTask;
+  signal: AbortSignal;
+  resolve: (reply: JobReply) => void;
+  reject: (err: unknown) => void;
+}
+
 export class JobPool {
   readonly threads: number;
   readonly #piscina: Piscina<WorkerTask, unknown>;
@@ -59,6 +69,11 @@ export class JobPool {
   readonly #onError: (err: Error) => void;
   /** Slots whose thread was replaced and may still be starting (importing every job). */
   readonly #cold = new Map<number, Promise<void> | null>();
+  /** Jobs waiting to go to a slot's thread in the next batch. */
+  readonly #batches = new Map<number, WaitingJob[]>();
+  /** Jobs sent to a thread and not answered yet, by id. */
+  readonly #waiting = new Map<number, WaitingJob>();
+  #nextJobId = 1;
 
   private constructor(options: JobPoolOptions) {
     this.threads = options.threads ?? availableParallelism();
@@ -109,7 +124,10 @@ export class JobPool {
     const threadId = hello.threadId ?? -1;
     this.#ports.get(threadId)?.close();
     this.#ports.set(threadId, port);
-    port.on('message', (request: StoreRequest) => void this.#serveStore(port, request));
+    port.on('message', (message: StoreRequest | JobReplies) => {
+      if ('grexJobReplies' in message) this.#onReplies(message);
+      else void this.#serveStore(port, message);
+    });
     port.on('close', () => {
       if (this.#ports.get(threadId) === port) this.#ports.delete(threadId);
     });
@@ -155,15 +173,80 @@ export class JobPool {
    * Runs a job on the thread of `slot`. Rejects with piscina's AbortError when
    * `signal` aborts (the thread is replaced), and with ThreadLostError when the
    * thread died under the job for another reason.
+   *
+   * Jobs for one thread that come in the same turn of the event loop travel
+   * in one message (a batch task) and are answered on the thread's store port
+   * as each finishes: the hop to a thread costs per message, not per job. A
+   * job that times out aborts its batch, which replaces the thread: the other
+   * jobs of the batch then fail with ThreadLostError (and are run again), as
+   * any job on a replaced thread does.
    */
   async runJob(task: JobTask, slot: number, signal: AbortSignal): Promise<JobReply> {
     try {
-      return (await this.#runOnSlot(task, slot, signal)) as JobReply;
+      return await new Promise<JobReply>((resolve, reject) => {
+        let batch = this.#batches.get(slot);
+        if (batch === undefined) {
+          this.#batches.set(slot, (batch = []));
+          setImmediate(() => this.#sendBatch(slot));
+        }
+        batch.push({ id: this.#nextJobId++, task, signal, resolve, reject });
+      });
     } catch (err) {
       // The thread of this slot is gone; its replacement starts from scratch.
       this.#cold.set(slot, null);
       if (signal.aborted) throw err;
       throw new ThreadLostError(err);
+    }
+  }
+
+  #sendBatch(slot: number): void {
+    const jobs = this.#batches.get(slot) ?? [];
+    this.#batches.delete(slot);
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    const sent: WaitingJob[] = [];
+    for (const job of jobs) {
+      if (job.signal.aborted) {
+        job.reject(new Error('the job was aborted before it was sent to its thread'));
+        continue;
+      }
+      job.signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.set(job.id, job);
+      sent.push(job);
+    }
+    if (sent.length === 0) return;
+    this.#runOnSlot({ kind: 'jobs', jobs: sent.map((job) => ({ ...job.task, id: job.id })) }, slot, abort.signal).then(
+      () => {
+        // Every answer was posted before the task returned; one still on its way may be
+        // overtaken by the task's own answer (another port). Should its job time out
+        // meanwhile, it fails by itself: its batch can no longer be aborted.
+        for (const job of sent) {
+          job.signal.removeEventListener('abort', onAbort);
+          if (!this.#waiting.has(job.id)) continue;
+          job.signal.addEventListener('abort', () => this.#fail(job, new Error('the job timed out after its thread finished it')), { once: true });
+        }
+      },
+      (err: unknown) => {
+        for (const job of sent) {
+          job.signal.removeEventListener('abort', onAbort);
+          this.#fail(job, err);
+        }
+      },
+    );
+  }
+
+  #fail(job: WaitingJob, err: unknown): void {
+    if (this.#waiting.get(job.id) !== job) return;
+    this.#waiting.delete(job.id);
+    job.reject(err);
+  }
+
+  #onReplies(message: JobReplies): void {
+    for (const { id, reply } of message.grexJobReplies) {
+      const job = this.#waiting.get(id);
+      if (job === undefined) continue;
+      this.#waiting.delete(id);
+      job.resolve(reply);
     }
   }
 

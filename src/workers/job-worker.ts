@@ -13,11 +13,13 @@ import { asGrexError, GrexError } from '../errors.js';
 import { WorkerJobContext } from './job-context.js';
 import { loadJob } from './job-loader.js';
 import { ObjectCache } from './object-cache.js';
-import { WARM_JOB, type CacheStats, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
+import { WARM_JOB, type CacheStats, type JobBatchTask, type JobReplies, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
 import { StorePort } from './store-port.js';
 import { installGrexResolver } from './grex-resolver.js';
 
 installGrexResolver();
+/** Buffers from this size on are moved to the main thread; smaller ones are copied (cheaper). */
+const MOVE_BYTES_MIN = 4096;
 const config = workerData as WorkerConfig;
 const cache = new ObjectCache(config.cacheBytes);
 const store = new StorePort();
@@ -64,12 +66,23 @@ async function warmBucket(task: JobTask): Promise<JobReply> {
   }
 }
 
+/** A job's answer with the buffers to move along with it. */
+interface Answer {
+  reply: JobReply;
+  transfer: ArrayBuffer[];
+}
+
 async function runJob(task: JobTask): Promise<JobReply> {
+  const { reply, transfer } = await answerJob(task);
+  return transfer.length === 0 ? reply : (moveAll(reply, transfer) as unknown as JobReply);
+}
+
+async function answerJob(task: JobTask): Promise<Answer> {
   cache.sync(task.bucketKey, task.gen);
-  if (task.jobName === WARM_JOB) return warmBucket(task);
+  if (task.jobName === WARM_JOB) return { reply: await warmBucket(task), transfer: [] };
   const path = config.jobs[task.jobName];
   if (path === undefined) {
-    return { ok: false, error: { code: 'GREX_ERR_JOB_NOT_FOUND', message: `no job named ${task.jobName}` }, threadId };
+    return { reply: { ok: false, error: { code: 'GREX_ERR_JOB_NOT_FOUND', message: `no job named ${task.jobName}` }, threadId }, transfer: [] };
   }
   const ctx = new WorkerJobContext(task.bucketKey, task.gen, cache, store);
   try {
@@ -93,20 +106,52 @@ async function runJob(task: JobTask): Promise<JobReply> {
     const reply: JobReply = {
       ok: true,
       result,
-      changes: changes.map(({ itemKey, bytes, encoding }) => ({ itemKey, bytes, encoding })),
+      changes: changes.map(({ itemKey, bytes, encoding, appendKeep }) => (appendKeep === undefined ? { itemKey, bytes, encoding } : { itemKey, bytes, encoding, appendKeep })),
       threadId,
     };
-    // Msgpack change buffers are owned by the reply alone: move them. Raw ones are also cached: copy.
+    // Large msgpack change buffers are owned by the reply alone: move them. Raw ones are also
+    // cached: copy. Small ones (an append's values, most results) are cheaper to copy than to move.
     const transfer: ArrayBuffer[] = [];
-    for (const change of changes) if (change.bytes !== null && change.encoding === 'msgpack') transfer.push(change.bytes.buffer as ArrayBuffer);
-    if (typeof result !== 'string') transfer.push(result.buffer as ArrayBuffer);
-    return transfer.length === 0 ? reply : (moveAll(reply, transfer) as unknown as JobReply);
+    for (const change of changes) {
+      if (change.bytes !== null && change.encoding === 'msgpack' && change.bytes.byteLength >= MOVE_BYTES_MIN) transfer.push(change.bytes.buffer as ArrayBuffer);
+    }
+    if (typeof result !== 'string' && result.byteLength >= MOVE_BYTES_MIN) transfer.push(result.buffer as ArrayBuffer);
+    return { reply, transfer };
   } catch (err) {
     ctx.abandon();
     // The job may have changed cached objects in place: forget the bucket.
     cache.dropBucket(task.bucketKey);
-    return { ok: false, error: asGrexError(err).toWire(), threadId };
+    return { reply: { ok: false, error: asGrexError(err).toWire(), threadId }, transfer: [] };
   }
+}
+
+// Answers to batched jobs wait here for the end of the current turn, so that the jobs of a
+// batch that finish together (cache hits do) go back in one message. Whatever is left goes
+// before the batch task returns: with no task running, piscina blocks this thread's event
+// loop (Atomics.wait) until the next task, so a later flush would not run.
+let replies: JobReplies['grexJobReplies'] = [];
+let replyTransfer: ArrayBuffer[] = [];
+
+function queueReply(id: number, answer: Answer): void {
+  if (replies.length === 0) setImmediate(flushReplies);
+  replies.push({ id, reply: answer.reply });
+  for (const buffer of answer.transfer) replyTransfer.push(buffer);
+}
+
+function flushReplies(): void {
+  if (replies.length === 0) return;
+  const message: JobReplies = { grexJobReplies: replies };
+  const transfer = replyTransfer;
+  replies = [];
+  replyTransfer = [];
+  store.postReplies(message, transfer);
+}
+
+/** Runs a batch's jobs side by side; each is answered on the store port as it finishes. */
+async function runBatch(task: JobBatchTask): Promise<number> {
+  await Promise.all(task.jobs.map(async (job) => queueReply(job.id, await answerJob(job))));
+  flushReplies();
+  return task.jobs.length;
 }
 
 /** A value piscina sends with its ArrayBuffers transferred (the Transferable protocol). */
@@ -141,10 +186,12 @@ function stats(): CacheStats {
   };
 }
 
-export default async function handle(task: WorkerTask): Promise<JobReply | LoadReply | CacheStats> {
+export default async function handle(task: WorkerTask): Promise<JobReply | LoadReply | CacheStats | number> {
   switch (task.kind) {
     case 'job':
       return runJob(task);
+    case 'jobs':
+      return runBatch(task);
     case 'load':
       return loadAll();
     case 'stats':

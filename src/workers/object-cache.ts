@@ -22,7 +22,12 @@ export type CacheEntry =
   | { kind: 'absent'; size: number };
 
 export function valueEntry(value: unknown, encodedBytes: number): CacheEntry {
-  return { kind: 'value', value, size: ENTRY_OVERHEAD_BYTES + DECODED_SIZE_FACTOR * encodedBytes };
+  return { kind: 'value', value, size: ENTRY_OVERHEAD_BYTES + Math.ceil(DECODED_SIZE_FACTOR * encodedBytes) };
+}
+
+/** The encoded size a value entry was estimated from. */
+export function encodedBytesOf(entry: CacheEntry & { kind: 'value' }): number {
+  return Math.max(0, (entry.size - ENTRY_OVERHEAD_BYTES) / DECODED_SIZE_FACTOR);
 }
 
 export function rawEntry(bytes: Uint8Array): CacheEntry {

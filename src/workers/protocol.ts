@@ -35,6 +35,22 @@ export interface JobTask {
  */
 export const WARM_JOB = ':warm';
 
+/**
+ * The jobs sent to one thread in one message (fewer, larger messages: the
+ * hop to a thread costs per message). The thread runs them side by side and
+ * answers each on its store port as it finishes (JobReplies), so a slow job
+ * does not hold up the others; the task itself resolves when all are done.
+ */
+export interface JobBatchTask {
+  kind: 'jobs';
+  jobs: (JobTask & { id: number })[];
+}
+
+/** Answers to jobs of batches, posted by a thread on its store port. */
+export interface JobReplies {
+  grexJobReplies: { id: number; reply: JobReply }[];
+}
+
 export interface LoadTask {
   kind: 'load';
 }
@@ -43,13 +59,18 @@ export interface StatsTask {
   kind: 'stats';
 }
 
-export type WorkerTask = JobTask | LoadTask | StatsTask;
+export type WorkerTask = JobTask | JobBatchTask | LoadTask | StatsTask;
 
 export interface ItemChange {
   itemKey: string;
-  /** The new bytes, or null for a delete. */
+  /** The new bytes, or null for a delete; for an append, only the appended values (a msgpack array). */
   bytes: Uint8Array | null;
   encoding: ItemEncoding;
+  /**
+   * Set for `ctx.append`: `bytes` are values to add to the end of the list
+   * item, which then keeps its last `appendKeep` values (0: all).
+   */
+  appendKeep?: number;
 }
 
 export type JobReply =

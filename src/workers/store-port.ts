@@ -6,7 +6,7 @@
 import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
 import { fromWire, GrexError } from '../errors.js';
 import type { ItemEncoding } from '../store/item-record.js';
-import type { StoreReply, StoreRequest, StorePortHello } from './protocol.js';
+import type { JobReplies, StoreReply, StoreRequest, StorePortHello } from './protocol.js';
 
 type Pending = { resolve: (reply: StoreReply) => void; reject: (err: Error) => void };
 
@@ -49,6 +49,11 @@ export class StorePort {
     if (!reply.ok) throw fromWire(reply.error);
     if (!('bytes' in reply)) throw new GrexError('GREX_ERR_INTERNAL', 'store reply without bytes');
     return reply.bytes === null ? undefined : { bytes: reply.bytes, encoding: reply.encoding ?? 'raw' };
+  }
+
+  /** Sends answers to jobs of batches to the main thread (their buffers moved). */
+  postReplies(replies: JobReplies, transfer: ArrayBuffer[]): void {
+    this.#port.postMessage(replies, transfer);
   }
 
   async keys(bucketKey: string): Promise<string[]> {

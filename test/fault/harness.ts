@@ -2,8 +2,11 @@
  * The fault harness: a cluster of real `grex start` processes on 127.0.0.1
  * driven through a seeded schedule of faults — SIGKILL and restart,
  * partitions through each node's fault-injection hook (`PUT /debug/faults`)
- * and heals — while one client per bucket runs `counter` jobs and records
- * every outcome for the checker. The same seed gives the same schedule.
+ * and heals — while one client per bucket runs jobs and records every
+ * outcome for the checker. Half the buckets run `counter` (a put of the
+ * whole count), the other half `customer-add` (ctx.append: a delta; its count
+ * is the list's length, so the same checker applies). The same seed gives
+ * the same schedule.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unpack } from 'msgpackr';
@@ -41,13 +44,35 @@ interface Member {
 
 const NODE_ARGS = ['--workers', '1', '--fault-injection', 'true', '--anti-entropy-ms', '500', '--job-timeout-ms', '5000', '--bleet-timeout-ms', '2000'];
 
+/** What a bucket's client runs, and the item that holds its count. */
+interface Workload {
+  job: string;
+  body: string;
+  item: string;
+  /** The count the stored item stands for. */
+  countOf: (value: unknown) => number;
+}
+
+const COUNTER: Workload = { job: 'counter', body: '{}', item: 'count', countOf: (value) => value as number };
+const APPENDS: Workload = {
+  job: 'customer-add',
+  body: JSON.stringify({ type: 'orders', record: { description: 'fault test', amount: 1 } }),
+  item: 'orders',
+  countOf: (value) => (value as unknown[]).length,
+};
+
 /** Outcome of one HTTP job: an acknowledged count, or an error code (undefined: no answer). */
-export async function runCounter(url: string, bucket: string): Promise<{ count: number } | { code: string | undefined; sent: boolean }> {
+/** A counter job, as the rebalancing tests run it. */
+export function runCounter(url: string, bucket: string): Promise<{ count: number } | { code: string | undefined; sent: boolean }> {
+  return runJob(url, bucket, COUNTER);
+}
+
+export async function runJob(url: string, bucket: string, workload: Workload): Promise<{ count: number } | { code: string | undefined; sent: boolean }> {
   try {
-    const response = await fetch(`${url}/buckets/${bucket}/jobs/counter`, {
+    const response = await fetch(`${url}/buckets/${bucket}/jobs/${workload.job}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: '{}',
+      body: workload.body,
       signal: AbortSignal.timeout(10_000),
     });
     const body = (await response.json()) as { result?: { count: number }; error?: { code: string } };
@@ -109,6 +134,7 @@ export async function runFaults(t: Pick<TestContext, 'after'>, options: FaultRun
   // The clients: one sequential loop per bucket, to a random live node each time.
   const checker = new Checker();
   const buckets = Array.from({ length: options.buckets ?? 6 }, (_, i) => `customer-${i}`);
+  const workloadOf = (bucket: string) => (Number(bucket.split('-')[1]) % 2 === 0 ? COUNTER : APPENDS);
   let running = true;
   const clients = buckets.map(async (bucket) => {
     const pick = prng(options.seed + bucket.length * 7919 + Number(bucket.split('-')[1]));
@@ -119,7 +145,7 @@ export async function runFaults(t: Pick<TestContext, 'after'>, options: FaultRun
         await sleep(20);
         continue;
       }
-      const outcome = await runCounter(target.proc.url, bucket);
+      const outcome = await runJob(target.proc.url, bucket, workloadOf(bucket));
       if ('count' in outcome) checker.acknowledged(bucket, outcome.count);
       else checker.failed(bucket, outcome.code);
       if (!('count' in outcome)) await sleep(20);
@@ -165,10 +191,11 @@ export async function runFaults(t: Pick<TestContext, 'after'>, options: FaultRun
   for (const bucket of buckets) {
     const final = await waitFor(
       async () => {
-        const res = await fetch(`${live()[0]!.proc!.url}/buckets/${bucket}/items/count`);
+        const { item, countOf } = workloadOf(bucket);
+        const res = await fetch(`${live()[0]!.proc!.url}/buckets/${bucket}/items/${item}`);
         if (res.status === 404) return 0;
         if (res.status !== 200) return undefined;
-        return unpack(Buffer.from(await res.arrayBuffer())) as number;
+        return countOf(unpack(Buffer.from(await res.arrayBuffer())));
       },
       { what: `the final count of ${bucket}`, timeoutMs: 60_000 },
     );
@@ -180,9 +207,10 @@ export async function runFaults(t: Pick<TestContext, 'after'>, options: FaultRun
       async () => {
         const versions = await Promise.all(
           live().map(async (m) => {
-            const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/count?local=true`);
-            await res.arrayBuffer();
-            return res.status === 200 ? res.headers.get('grex-version') : `status ${res.status}`;
+            const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/${workloadOf(bucket).item}?local=true`);
+            const bytes = Buffer.from(await res.arrayBuffer());
+            // The same version must mean the same bytes (an append composed alike everywhere).
+            return res.status === 200 ? `${res.headers.get('grex-version')} ${bytes.toString('hex')}` : `status ${res.status}`;
           }),
         );
         return versions.every((v) => v === versions[0]) ? versions[0] : false;
@@ -192,7 +220,7 @@ export async function runFaults(t: Pick<TestContext, 'after'>, options: FaultRun
     if (same instanceof Error) {
       const views = await Promise.all(
         live().map(async (m) => {
-          const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/count?local=true`).catch(() => null);
+          const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/${workloadOf(bucket).item}?local=true`).catch(() => null);
           await res?.arrayBuffer();
           const flock = (await requestJson(`${m.proc!.url}/route/${bucket}`)).body.flock as number;
           const lead = (await requestJson(`${m.proc!.url}/cluster/flocks/${flock}`)).body;

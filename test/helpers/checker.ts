@@ -1,5 +1,6 @@
 /**
- * The checker of the fault tests: clients run `counter` jobs on a set of
+ * The checker of the fault tests: clients run counting jobs (`counter`, or
+ * appends whose count is the list length) on a set of
  * buckets through faults and record every outcome; afterwards the counts and
  * the replicas are checked against what was acknowledged.
  *

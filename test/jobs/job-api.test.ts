@@ -1,9 +1,10 @@
-// The job module contract: ctx.get/put/delete/keys/getBytes/putBytes, value types that
-// survive a round trip, and how job modules are found and refused at start.
+// The job module contract: ctx.get/put/delete/keys/getBytes/putBytes/append, value
+// types that survive a round trip, and how job modules are found and refused at start.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { itemCodec } from '../../src/codec.js';
 import { startNode } from '../../src/grex-node.js';
 import { discoverJobs } from '../../src/workers/job-catalog.js';
 import { fixtureJobs } from '../helpers/paths.js';
@@ -73,6 +74,70 @@ describe('ctx', () => {
     const err = await rejection(node.submit('big', 'big-item', { bytes: 20_000 }));
     assert.equal(err.code, 'GREX_ERR_ITEM_TOO_LARGE');
     assert.equal((await node.readItem('big', 'big'))?.payload.byteLength, 1000);
+  });
+});
+
+describe('ctx.append on a node', () => {
+  const listOf = async (node: Awaited<ReturnType<typeof startTestNode>>, bucket: string, item = 'list') => {
+    const record = await node.readItem(bucket, item);
+    return record === undefined ? undefined : itemCodec.unpack(record.payload);
+  };
+
+  test('appends keep the last values; reads, listings and versions show the whole item, also after a restart', async (t) => {
+    const data = await tempDir(t);
+    const options = { store: 'fs' as const, data, fsync: 'always' as const };
+    const node = await startTestNode(t, options);
+    const versions: string[] = [];
+    for (let i = 1; i <= 8; i++) {
+      const { result } = await node.submit<{ length: number }>('c1', 'append-keep', { value: { i, at: new Date(i) }, keep: 5 });
+      assert.equal(result.length, Math.min(i, 5));
+      const record = (await node.readItem('c1', 'list'))!;
+      versions.push(`${record.version.term}-${record.version.seq}`);
+    }
+    assert.equal(new Set(versions).size, 8, 'every append gives the item a new version');
+    const expected = [4, 5, 6, 7, 8].map((i) => ({ i, at: new Date(i) }));
+    assert.deepEqual(await listOf(node, 'c1'), expected);
+    const [listed] = await node.listItems('c1');
+    assert.equal(listed?.size, itemCodec.pack(expected).byteLength);
+    assert.equal(listed?.version, versions.at(-1));
+    // A job reading it from the store (a new generation drops the thread's copy) sees the same list.
+    await node.writeItem({ bucketKey: 'c1', itemKey: 'other', bytes: new Uint8Array([1]), encoding: 'raw' });
+    assert.deepEqual((await node.submit('c1', 'read', { item: 'list' })).result, expected);
+    await node.stop();
+    const again = await startTestNode(t, options);
+    assert.deepEqual(await listOf(again, 'c1'), expected);
+    assert.equal(`${(await again.readItem('c1', 'list'))!.version.term}-${(await again.readItem('c1', 'list'))!.version.seq}`, versions.at(-1));
+    assert.equal((await again.submit<{ length: number }>('c1', 'append-keep', { value: 'after', keep: 5 })).result.length, 5);
+    assert.deepEqual(await listOf(again, 'c1'), [...expected.slice(1), 'after']);
+  });
+
+  test('appends after an HTTP-style write and a delete build on what the item is then', async (t) => {
+    const node = await startTestNode(t, { store: 'fs', data: await tempDir(t), fsync: 'never' });
+    await node.writeItem({ bucketKey: 'w', itemKey: 'list', bytes: itemCodec.pack(['put']), encoding: 'msgpack' });
+    await node.submit('w', 'append-keep', { value: 'x' });
+    assert.deepEqual(await listOf(node, 'w'), ['put', 'x']);
+    await node.writeItem({ bucketKey: 'w', itemKey: 'list', bytes: null, encoding: 'raw' });
+    await node.submit('w', 'append-keep', { values: ['y', 'z'] });
+    assert.deepEqual(await listOf(node, 'w'), ['y', 'z']);
+  });
+
+  test('appending to an item that is not a list fails the job and stores nothing', async (t) => {
+    const node = await startTestNode(t);
+    await node.submit('n', 'counter');
+    const err = await rejection(node.submit('n', 'append-keep', { item: 'count', value: 1 }));
+    assert.equal(err.code, 'GREX_ERR_ITEM_VALUE_INVALID');
+    assert.equal(itemCodec.unpack((await node.readItem('n', 'count'))!.payload), 1);
+  });
+
+  test('a list that grows without keep past itemLimitMb is refused and stays as it was', async (t) => {
+    const node = await startTestNode(t, { itemLimitMb: 0.01 });
+    const chunk = 'x'.repeat(3000);
+    for (let i = 0; i < 3; i++) await node.submit('g', 'append-keep', { value: chunk });
+    const err = await rejection(node.submit('g', 'append-keep', { value: chunk }));
+    assert.equal(err.code, 'GREX_ERR_ITEM_TOO_LARGE');
+    assert.equal((await listOf(node, 'g') as unknown[]).length, 3);
+    // With keep it stays bounded, so it is not refused.
+    assert.equal((await node.submit<{ length: number }>('g', 'append-keep', { value: chunk, keep: 2 })).result.length, 2);
   });
 });
 

@@ -51,6 +51,7 @@ const DEFAULTS = {
   data: './grex-data',
   store: 'fs',
   fsync: 'always',
+  coalesceMs: 5000,
   jobs: './jobs',
   workers: availableParallelism(),
   cacheMb: 256,

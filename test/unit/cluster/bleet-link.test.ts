@@ -144,7 +144,7 @@ describe('BleetLink', () => {
       return { applied: (body as { records: Uint8Array[] }).records.length, herding: true };
     };
     const answer = await client.request('replicate', { flock: 5, term: 1, records: [Uint8Array.of(1), Uint8Array.of(2)] }, 5000);
-    assert.deepEqual(answer, { applied: 2, herding: true });
+    assert.deepEqual(answer, { applied: 2, missing: [], herding: true });
     assert.equal(serverSide.requests.length, 1);
     assert.equal(serverSide.requests[0]!.ttlMs, 5000);
     assert.equal((serverSide.requests[0]!.body as { flock: number }).flock, 5);
@@ -190,9 +190,9 @@ describe('BleetLink', () => {
     serverSide.serve = () => held.promise;
     await assert.rejects(client.request('replicate', { flock: 1, term: 1, records: [] }, 50), grexError('GREX_ERR_BLEET_TIMEOUT'));
     assert.equal(client.inFlight, 0);
-    serverSide.serve = async () => ({ applied: 9, herding: true });
-    held.open({ applied: 1, herding: true }); // the late answer to the first request
-    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9, herding: true });
+    serverSide.serve = async () => ({ applied: 9, missing: [], herding: true });
+    held.open({ applied: 1, missing: [], herding: true }); // the late answer to the first request
+    assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [] }, 5000), { applied: 9, missing: [], herding: true });
     assert.equal(client.ready, true);
     client.close('done');
   });
@@ -343,12 +343,12 @@ describe('BleetLink', () => {
     });
     assert.equal(client.inFlight, 2, 'the refused request was never sent');
     await waitFor(() => serverSide.requests.length === 2, { what: 'the two requests to arrive' });
-    held.open({ applied: 4, herding: true });
-    assert.deepEqual(await first, { applied: 4, herding: true });
-    assert.deepEqual(await second, { applied: 4, herding: true });
+    held.open({ applied: 4, missing: [], herding: true });
+    assert.deepEqual(await first, { applied: 4, missing: [], herding: true });
+    assert.deepEqual(await second, { applied: 4, missing: [], herding: true });
     assert.equal(serverSide.requests.length, 2);
-    serverSide.serve = async () => ({ applied: 5, herding: true });
-    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5, herding: true }, 'room again once answered');
+    serverSide.serve = async () => ({ applied: 5, missing: [], herding: true });
+    assert.deepEqual(await client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000), { applied: 5, missing: [], herding: true }, 'room again once answered');
     client.close('done');
   });
 
@@ -364,10 +364,10 @@ describe('BleetLink', () => {
       return true;
     });
     assert.equal(serverSide.requests.length, 1, 'the extra request never reached the handler');
-    held.open({ applied: 1, herding: true });
-    assert.deepEqual(await first, { applied: 1, herding: true });
-    serverSide.serve = async () => ({ applied: 2, herding: true });
-    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2, herding: true }, 'served again once the first is done');
+    held.open({ applied: 1, missing: [], herding: true });
+    assert.deepEqual(await first, { applied: 1, missing: [], herding: true });
+    serverSide.serve = async () => ({ applied: 2, missing: [], herding: true });
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: [] }, 60_000), { applied: 2, missing: [], herding: true }, 'served again once the first is done');
     assert.equal(client.ready, true);
     client.close('done');
   });
@@ -383,11 +383,11 @@ describe('BleetLink', () => {
     await assert.rejects(client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), grexError('GREX_ERR_OVERLOADED'));
     const small = client.request('replicate', { flock: 3, term: 1, records: [] }, 60_000);
     await waitFor(() => serverSide.requests.length === 2, { what: 'the small request to be served' });
-    held.open({ applied: 1, herding: true });
-    assert.deepEqual(await first, { applied: 1, herding: true });
-    assert.deepEqual(await small, { applied: 1, herding: true });
-    serverSide.serve = async () => ({ applied: 2, herding: true });
-    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), { applied: 2, herding: true }, 'the bytes are free again once answered');
+    held.open({ applied: 1, missing: [], herding: true });
+    assert.deepEqual(await first, { applied: 1, missing: [], herding: true });
+    assert.deepEqual(await small, { applied: 1, missing: [], herding: true });
+    serverSide.serve = async () => ({ applied: 2, missing: [], herding: true });
+    assert.deepEqual(await client.request('replicate', { flock: 2, term: 1, records: big }, 60_000), { applied: 2, missing: [], herding: true }, 'the bytes are free again once answered');
     client.close('done');
   });
 

@@ -410,9 +410,11 @@ const RESPONSES: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unk
     ],
   },
   replicate: {
-    valid: [{ applied: 0 }, { applied: 12 }],
+    valid: [{ applied: 0 }, { applied: 12 }, { applied: 1, missing: [['b', 'list']] }],
     invalid: [
       ['applied a string', { applied: 'many' }],
+      ['missing not a list', { applied: 0, missing: 'b/list' }],
+      ['a missing entry not [bucketKey, itemKey]', { applied: 0, missing: [['b']] }],
       ['applied negative', { applied: -1 }],
       ['applied fractional', { applied: 1.5 }],
       ['no body', null],
@@ -483,6 +485,8 @@ describe('validateRequest / validateResponse', () => {
       ifMatch: null,
     });
     assert.deepEqual(validateResponse('item.get', {}), { record: null });
+    // A herder that names no item missing may leave the list out.
+    assert.deepEqual(validateResponse('replicate', { applied: 3 }), { applied: 3, missing: [] });
     assert.deepEqual(validateRequest('members', { x: 1 }), {});
   });
 

@@ -81,7 +81,7 @@ describe('item records', () => {
     const big = Buffer.concat([Buffer.from('prefix--'), bytes, Buffer.from('--suffix')]);
     const view = big.subarray(8, 8 + bytes.length);
     assert.deepEqual(plain(decodeItemRecord(view, 'test')), plain(r));
-    assert.deepEqual({ ...decodeItemHeader(view, 'test') }, { ...headerOf(r), payloadOffset: HEADER_FIXED_BYTES + 2, purge: false });
+    assert.deepEqual({ ...decodeItemHeader(view, 'test') }, { ...headerOf(r), payloadOffset: HEADER_FIXED_BYTES + 2, purge: false, delta: false });
   });
 
   for (const [what, r] of [
@@ -133,7 +133,7 @@ describe('item records', () => {
     const r = record('my bucket', 'my item', version(MAX_TERM, MAX_SEQ), Buffer.alloc(100_000, 9), { encoding: 'msgpack' });
     const bytes = encodeItemRecord(r);
     const offset = HEADER_FIXED_BYTES + Buffer.byteLength('my bucket') + Buffer.byteLength('my item');
-    const expected = { ...headerOf(r), payloadOffset: offset, purge: false };
+    const expected = { ...headerOf(r), payloadOffset: offset, purge: false, delta: false };
     assert.deepEqual({ ...decodeItemHeader(bytes.subarray(0, offset), 'test') }, expected);
     assert.deepEqual({ ...decodeItemHeader(bytes.subarray(0, HEADER_MAX_BYTES), 'test') }, expected);
     assert.deepEqual({ ...decodeItemHeader(bytes, 'test') }, expected);
@@ -142,7 +142,7 @@ describe('item records', () => {
   test('decodeItemHeader of the longest keys fits in HEADER_MAX_BYTES', () => {
     const r = record('x'.repeat(256), '😀'.repeat(64), version(1, 1), Buffer.alloc(1000));
     const bytes = encodeItemRecord(r);
-    assert.deepEqual({ ...decodeItemHeader(bytes.subarray(0, HEADER_MAX_BYTES), 'test') }, { ...headerOf(r), payloadOffset: HEADER_MAX_BYTES, purge: false });
+    assert.deepEqual({ ...decodeItemHeader(bytes.subarray(0, HEADER_MAX_BYTES), 'test') }, { ...headerOf(r), payloadOffset: HEADER_MAX_BYTES, purge: false, delta: false });
   });
 
   test('decodeItemHeader refuses a prefix that stops inside the keys, and any corrupted header byte', () => {

@@ -768,6 +768,10 @@ export class ItemStore {
       this.#retryLater(id);
     } finally {
       this.#inFlight.delete(id);
+      // A newer record of this item came while it was being written (the loop skipped it as in
+      // flight): make sure a run picks it up when it is due, not only at the next commit.
+      const next = this.#pending.get(id);
+      if (next !== undefined && next !== entry && this.#toApply.has(id)) this.#applyLater(Math.max(0, next.since + this.#applyDelayMs - Date.now()));
     }
   }
 

@@ -88,13 +88,18 @@ export async function flocksWithFiles(data: string): Promise<number[]> {
 
 /** Waits until a node holds item files only of flocks it herds. */
 export async function holdsOnlyWhatItHerds(node: DataNode): Promise<void> {
+  let stray: number[] = [];
   await waitFor(
     async () => {
       const herded = herding(await clusterView(node));
-      return (await flocksWithFiles(node.data)).every((f) => herded.has(f));
+      stray = (await flocksWithFiles(node.data)).filter((f) => !herded.has(f));
+      return stray.length === 0;
     },
     { what: `${node.name} to hold files only of flocks it herds`, timeoutMs: 30_000 },
-  );
+  ).catch(async (err: Error) => {
+    const first = stray[0] === undefined ? [] : await readdir(join(node.data, 'flocks', String(stray[0])), { recursive: true });
+    throw new Error(`${err.message}; files of flocks ${stray.join(', ')} remain (flock ${stray[0]}: ${first.join(' ')})`);
+  });
 }
 
 /** The counter of a bucket as its active node has it (0 when absent). */

@@ -486,7 +486,7 @@ describe('validateRequest / validateResponse', () => {
     });
     assert.deepEqual(validateResponse('item.get', {}), { record: null });
     // A herder that names no item missing may leave the list out.
-    assert.deepEqual(validateResponse('replicate', { applied: 3 }), { applied: 3, missing: [] });
+    assert.deepEqual(validateResponse('replicate', { applied: 3 }), { applied: 3, missing: [], herding: true });
     assert.deepEqual(validateRequest('members', { x: 1 }), {});
   });
 

@@ -135,6 +135,8 @@ export class FlockLeadership {
   /** Flocks this node herds (durable in the flock metadata; announced in its member entry). */
   readonly #herding = new Set<number>();
   #announce = false;
+  /** Hot buckets of flocks handed over to this node before its view showed it active, by flock. */
+  readonly #pendingWarm = new Map<number, string[]>();
   /** When the transfer rate allows the next byte in (ms). */
   #transferFreeAt = 0;
   /** Flocks this node is learning, as last announced. */
@@ -480,8 +482,9 @@ export class FlockLeadership {
           this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch(() => {});
         }
       }
-      await replicatedCommit({
-        herders: counted,
+      const attempt = (herders: string[]) =>
+        replicatedCommit({
+        herders,
         selfId: this.#o.selfId,
         quorum: this.#o.writeQuorum,
         commitLocally: storedHere,
@@ -502,10 +505,22 @@ export class FlockLeadership {
         onMiss: () => {
           this.#o.cluster.counters.replicationFailures++;
         },
-      }).catch((err: unknown) => {
-        if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.#o.cluster.counters.quorumFailures++;
-        throw stale ?? err;
       });
+      try {
+        await attempt(counted);
+      } catch (err) {
+        // A node answered that it no longer herds the flock (it just dropped it): count without it, once.
+        const now = this.#counted(flock, leading);
+        const retry = (err as GrexError).code === 'GREX_ERR_QUORUM' && stale === null && now.length < counted.length;
+        if (!retry) {
+          if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.#o.cluster.counters.quorumFailures++;
+          throw stale ?? err;
+        }
+        await attempt(now).catch((again: unknown) => {
+          if ((again as GrexError).code === 'GREX_ERR_QUORUM') this.#o.cluster.counters.quorumFailures++;
+          throw stale ?? again;
+        });
+      }
       if (stale !== null) throw stale;
     });
   }
@@ -608,9 +623,13 @@ export class FlockLeadership {
         const backedOff = (this.#claimBackoff.get(flock) ?? 0) > Date.now();
         // A fresh flock has nothing to copy: its learners are only nodes still joining.
         const hasLearners = !backedOff && !cluster.isFresh(flock) && cluster.route(flock).learners.some((id) => cluster.isLive(id) && cluster.linkTo(id) !== undefined);
-        if (movedHere || retry || hasLearners) {
+        // A warm handover that arrived before this node saw the flock move here.
+        const warm = this.#pendingWarm.get(flock);
+        if (movedHere || retry || hasLearners || warm !== undefined) {
           this.#claimBackoff.delete(flock);
-          this.ensureLeading(flock).catch(() => {});
+          this.#pendingWarm.delete(flock);
+          if (warm !== undefined) void this.onWarm(flock, warm).catch(() => {});
+          else this.ensureLeading(flock).catch(() => {});
         }
       }
     }
@@ -1106,6 +1125,11 @@ export class FlockLeadership {
 
   /** Warm handover: this node is (about to be) the flock's active node; load its hot buckets. */
   async onWarm(flock: number, buckets: readonly string[]): Promise<number> {
+    if (this.#o.cluster.route(flock).active !== this.#o.selfId) {
+      // This node's view has not caught up with the move yet: warm up once it has.
+      this.#pendingWarm.set(flock, [...buckets]);
+      return 0;
+    }
     await this.ensureLeading(flock);
     if (this.#o.warmBuckets === undefined || buckets.length === 0) return 0;
     const loaded = await this.#o.warmBuckets(buckets);

@@ -106,6 +106,11 @@ const WARM_BUCKETS = 1000;
 /** Flocks checked for leftovers per tick (1024 flocks: every 16 s at 250 ms ticks). */
 const SWEEP_FLOCKS = 16;
 
+/** A record that removes a listed item wherever it is applied (forced). */
+function purgeOf(e: ListingEntry): ItemRecord {
+  return { bucketKey: e.bucketKey, itemKey: e.itemKey, version: { term: e.term, seq: e.seq }, tombstone: false, encoding: 'raw', payload: new Uint8Array(0), purge: true };
+}
+
 export function toWire(e: ListingEntry): WireEntry {
   return [e.bucketKey, e.itemKey, e.term, e.seq, (e.tombstone ? 1 : 0) | (e.corrupt === true ? 2 : 0)];
 }
@@ -406,15 +411,7 @@ export class FlockLeadership {
     }
     await this.#o.gates.shared(flock, async () => {
       if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'claim');
-      const purges: ItemRecord[] = plan.purge.map((e) => ({
-        bucketKey: e.bucketKey,
-        itemKey: e.itemKey,
-        version: { term: e.term, seq: e.seq },
-        tombstone: false,
-        encoding: 'raw',
-        payload: new Uint8Array(0),
-        purge: true,
-      }));
+      const purges: ItemRecord[] = plan.purge.map(purgeOf);
       await this.#applyForced(flock, [...fetched, ...purges]);
       for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
       this.#leading.set(flock, {
@@ -740,15 +737,7 @@ export class FlockLeadership {
   async #removeCopy(flock: number): Promise<number> {
     const listing = await this.#o.store.listFlock(flock);
     for (let i = 0; i < listing.length; i += FETCH_BATCH) {
-      const purges: ItemRecord[] = listing.slice(i, i + FETCH_BATCH).map((e) => ({
-        bucketKey: e.bucketKey,
-        itemKey: e.itemKey,
-        version: { term: e.term, seq: e.seq },
-        tombstone: false,
-        encoding: 'raw',
-        payload: new Uint8Array(0),
-        purge: true,
-      }));
+      const purges: ItemRecord[] = listing.slice(i, i + FETCH_BATCH).map(purgeOf);
       await this.#o.store.commit(flock, purges, { force: true });
     }
     return listing.length;
@@ -1083,15 +1072,7 @@ export class FlockLeadership {
       const purges: ItemRecord[] = [];
       for (const entry of plan.purge) {
         if (await keep(entry.bucketKey, entry.itemKey)) continue;
-        purges.push({
-          bucketKey: entry.bucketKey,
-          itemKey: entry.itemKey,
-          version: { term: entry.term, seq: entry.seq },
-          tombstone: false,
-          encoding: 'raw',
-          payload: new Uint8Array(0),
-          purge: true,
-        });
+        purges.push(purgeOf(entry));
       }
       await this.#applyForced(flock, purges);
       return purges.length;

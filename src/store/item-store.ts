@@ -586,12 +586,17 @@ export class ItemStore {
       entry.bytes += entry.deltas.heldBytes - before;
       this.#pendingBytes += entry.deltas.heldBytes - before;
     } else {
+      let since: number | undefined;
       if (entry !== undefined) {
         // Out-of-order arrivals of one item keep the newer; a forced record always wins.
         if (!force && compareVersions(tipVersion(entry), record.version) > 0) return true;
+        since = entry.since;
         this.#dropPending(id, entry);
       }
       entry = this.#newEntry(id, flock, record, record, 0);
+      // The item keeps its place in line and the time it started waiting: were a replacement to
+      // restart the clock, an item rewritten faster than the delay would hold back all behind it.
+      if (since !== undefined) entry.since = since;
       entry.baseSegments.push(segment);
       entry.bytes += heldBytes(record);
       this.#pendingBytes += heldBytes(record);
@@ -761,6 +766,8 @@ export class ItemStore {
       if (typeof target === 'object') entry.fileSize = target.payload.byteLength;
       entry.since = Date.now();
       this.#resize(entry);
+      // To the back of the line with its new time, so the line stays in order of waiting.
+      this.#toApply.delete(id);
       this.#toApply.add(id);
     } catch (err) {
       // The records stay pending (reads still see them) and in the log; try again later.

@@ -111,6 +111,8 @@ interface PendingItem {
 }
 
 const APPLY_BATCH = 16;
+/** Item files written at once when nothing is urgent, so the log's own I/O rarely waits for a thread of libuv's pool. */
+const APPLY_BATCH_CALM = 4;
 /** Headers of item files this store wrote last, remembered (see #written). */
 const WRITTEN_HEADERS_MAX = 65_536;
 const APPLY_RETRY_MS = 1000;
@@ -701,7 +703,7 @@ export class ItemStore {
           break;
         }
         batch.push(id);
-        if (batch.length === APPLY_BATCH) break;
+        if (batch.length === (urgent ? APPLY_BATCH : APPLY_BATCH_CALM)) break;
       }
       if (batch.length === 0) break;
       for (const id of batch) this.#toApply.delete(id);

@@ -3,6 +3,13 @@
  * 20,000 records; encode and store on 3 replicas, in a loop.
  *
  *   npm run bench:original [-- --duration 10 --buckets 10 --records 20000 | --quick]
+ *        [--config "label=--grex-flag value ..." ...] [--profile <dir>]
+ *
+ * Each `--config` starts its own cluster with those extra `grex start` flags
+ * and measures both rows on it, one configuration after the other in the same
+ * run (to compare settings side by side on a shared machine); without one,
+ * the defaults. `--profile <dir>`: the nodes run with `node --cpu-prof`,
+ * profiles in `<dir>/<config>/` (summarise with bench/profile-summary.ts).
  *
  * A three-node cluster (`--replicas 3`, fsync `always`, a write waits for 2
  * of the 3 herders and is sent to all). One loop per bucket, each sending
@@ -29,11 +36,25 @@ import { listCodec, type BenchRecord } from './workload.js';
 /** Taken before anything starts: how busy the machine was. */
 const STARTING_LOAD = loadNote();
 
+interface Config {
+  label: string;
+  grexArgs: string[];
+}
+
 interface Options {
   durationSec: number;
   buckets: number;
   records: number;
   outDir: string;
+  configs: Config[];
+  profileDir: string | null;
+}
+
+/** `label=--flag value ...` (no label: the flags are the label). */
+function parseConfig(text: string): Config {
+  const eq = text.indexOf('=');
+  const args = (eq < 0 ? text : text.slice(eq + 1)).split(/\s+/).filter((a) => a.length > 0);
+  return { label: eq < 0 ? text.trim() || 'defaults' : text.slice(0, eq).trim(), grexArgs: args };
 }
 
 export interface OriginalRow {
@@ -54,6 +75,8 @@ function parseOptions(argv: string[]): Options {
       buckets: { type: 'string' },
       records: { type: 'string' },
       out: { type: 'string' },
+      config: { type: 'string', multiple: true },
+      profile: { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -67,6 +90,8 @@ function parseOptions(argv: string[]): Options {
     buckets: Math.round(num('buckets', values.buckets, 10)),
     records: Math.round(num('records', values.records, 20_000)),
     outDir: values.out ?? join(repoRoot, 'docs'),
+    configs: (values.config ?? []).map(parseConfig),
+    profileDir: values.profile ?? null,
   };
 }
 
@@ -113,12 +138,17 @@ function row(label: string, run: { stores: number; errors: number; seconds: numb
   };
 }
 
-async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
+/** Both rows on a cluster of its own, started with the configuration's flags. */
+async function measure(options: Options, config: Config | null): Promise<OriginalRow[]> {
   const scope = new Scope();
   const rows: OriginalRow[] = [];
+  const suffix = config === null ? '' : ` — ${config.label}`;
+  const profileDir = options.profileDir === null ? null : join(options.profileDir, (config?.label ?? 'defaults').replace(/[^A-Za-z0-9_.-]+/g, '-'));
   try {
-    const nodes = await startGrexCluster(scope, { grexArgs: [], grexNodeArgs: [] });
+    const nodes = await startGrexCluster(scope, {
+      grexArgs: config?.grexArgs ?? [],
+      grexNodeArgs: profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    });
     const buckets = Array.from({ length: options.buckets }, (_, i) => `bucket-${i}`);
     const active = await activeNodes(nodes[0]!, buckets);
     const url = (bucket: string, path: string) => `${active.get(bucket)}/buckets/${bucket}/${path}`;
@@ -132,7 +162,7 @@ async function main(): Promise<void> {
     // Warm-up: every bucket's list built, cached and stored once.
     await loop(buckets, Math.min(2, options.durationSec / 2), job);
     const itemBytes = Number((await fetch(url(buckets[0]!, 'items/records'))).headers.get('content-length'));
-    rows.push(row('job (worker encodes, node stores on 3)', await loop(buckets, options.durationSec, job), options.records, itemBytes));
+    rows.push(row(`job (worker encodes, node stores on 3)${suffix}`, await loop(buckets, options.durationSec, job), options.records, itemBytes));
     console.log(rows.at(-1));
 
     const lists = new Map(buckets.map((b) => [b, clientList(options.records)]));
@@ -146,11 +176,18 @@ async function main(): Promise<void> {
       return fetch(url(bucket, 'items/raw-records'), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes }).then(ok);
     };
     await loop(buckets, Math.min(2, options.durationSec / 2), put);
-    rows.push(row('client encodes, PUT to the active node', await loop(buckets, options.durationSec, put), options.records, putBytes));
+    rows.push(row(`client encodes, PUT to the active node${suffix}`, await loop(buckets, options.durationSec, put), options.records, putBytes));
     console.log(rows.at(-1));
   } finally {
     await scope.close();
   }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const rows: OriginalRow[] = [];
+  for (const config of options.configs.length === 0 ? [null] : options.configs) rows.push(...(await measure(options, config)));
   const table = [
     '| encode and store | items stored | records/s | MB/s (per replica) | item size | errors |',
     '|---|---:|---:|---:|---:|---:|',

@@ -8,7 +8,8 @@
  * Each `--config` starts its own cluster with those extra `grex start` flags
  * and measures both rows on it, one configuration after the other in the same
  * run (to compare settings side by side on a shared machine); without one,
- * the defaults. `--profile <dir>`: the nodes run with `node --cpu-prof`,
+ * the defaults. A word `cli=<path>` in the flags runs another build's
+ * dist/src/cli/main.js (to compare code before and after a change). `--profile <dir>`: the nodes run with `node --cpu-prof`,
  * profiles in `<dir>/<config>/` (summarise with bench/profile-summary.ts).
  *
  * A three-node cluster (`--replicas 3`, fsync `always`, a write waits for 2
@@ -25,10 +26,12 @@
  * records/s = records per item × items stored per second; MB/s = encoded
  * item bytes stored per second (each stored on 3 nodes).
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../test/helpers/paths.js';
 import { loadNote, machine, writeSection } from './report.js';
+import type { NodeProcess } from '../test/helpers/processes.js';
 import { Scope } from './scope.js';
 import { activeNodes, startGrexCluster } from './systems/grex.js';
 import { listCodec, type BenchRecord } from './workload.js';
@@ -39,6 +42,8 @@ const STARTING_LOAD = loadNote();
 interface Config {
   label: string;
   grexArgs: string[];
+  /** Another build's CLI script (a `cli=<path>` word in the flags). */
+  cli?: string;
 }
 
 interface Options {
@@ -53,8 +58,10 @@ interface Options {
 /** `label=--flag value ...` (no label: the flags are the label). */
 function parseConfig(text: string): Config {
   const eq = text.indexOf('=');
-  const args = (eq < 0 ? text : text.slice(eq + 1)).split(/\s+/).filter((a) => a.length > 0);
-  return { label: eq < 0 ? text.trim() || 'defaults' : text.slice(0, eq).trim(), grexArgs: args };
+  const words = (eq < 0 ? text : text.slice(eq + 1)).split(/\s+/).filter((a) => a.length > 0);
+  const cli = words.find((w) => w.startsWith('cli='))?.slice(4);
+  const config: Config = { label: eq < 0 ? text.trim() || 'defaults' : text.slice(0, eq).trim(), grexArgs: words.filter((w) => !w.startsWith('cli=')) };
+  return cli === undefined ? config : { ...config, cli };
 }
 
 export interface OriginalRow {
@@ -65,6 +72,24 @@ export interface OriginalRow {
   recordsPerSec: number;
   mbPerSec: number;
   errors: number;
+  /** CPU time of the three node processes (all threads, user + system) per item stored. */
+  cpuMsPerStore: number;
+}
+
+/** CPU seconds a process used so far, all threads (Linux /proc; 100 ticks a second). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs `measured` and adds the nodes' CPU time per store to its row. */
+async function withCpu(nodes: NodeProcess[], measured: () => Promise<Omit<OriginalRow, 'cpuMsPerStore'>>): Promise<OriginalRow> {
+  const total = async () => (await Promise.all(nodes.map((n) => cpuSeconds(n.child.pid!)))).reduce((a, b) => a + b, 0);
+  const before = await total();
+  const row = await measured();
+  const used = (await total()) - before;
+  return { ...row, cpuMsPerStore: row.stores === 0 ? 0 : (used * 1000) / row.stores };
 }
 
 function parseOptions(argv: string[]): Options {
@@ -128,7 +153,7 @@ async function ok(res: Response): Promise<boolean> {
   return res.ok;
 }
 
-function row(label: string, run: { stores: number; errors: number; seconds: number }, records: number, itemBytes: number): OriginalRow {
+function row(label: string, run: { stores: number; errors: number; seconds: number }, records: number, itemBytes: number): Omit<OriginalRow, 'cpuMsPerStore'> {
   return {
     label,
     ...run,
@@ -148,6 +173,7 @@ async function measure(options: Options, config: Config | null): Promise<Origina
     const nodes = await startGrexCluster(scope, {
       grexArgs: config?.grexArgs ?? [],
       grexNodeArgs: profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+      ...(config?.cli === undefined ? {} : { cli: config.cli }),
     });
     const buckets = Array.from({ length: options.buckets }, (_, i) => `bucket-${i}`);
     const active = await activeNodes(nodes[0]!, buckets);
@@ -162,7 +188,7 @@ async function measure(options: Options, config: Config | null): Promise<Origina
     // Warm-up: every bucket's list built, cached and stored once.
     await loop(buckets, Math.min(2, options.durationSec / 2), job);
     const itemBytes = Number((await fetch(url(buckets[0]!, 'items/records'))).headers.get('content-length'));
-    rows.push(row(`job (worker encodes, node stores on 3)${suffix}`, await loop(buckets, options.durationSec, job), options.records, itemBytes));
+    rows.push(await withCpu(nodes, async () => row(`job (worker encodes, node stores on 3)${suffix}`, await loop(buckets, options.durationSec, job), options.records, itemBytes)));
     console.log(rows.at(-1));
 
     const lists = new Map(buckets.map((b) => [b, clientList(options.records)]));
@@ -176,7 +202,7 @@ async function measure(options: Options, config: Config | null): Promise<Origina
       return fetch(url(bucket, 'items/raw-records'), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes }).then(ok);
     };
     await loop(buckets, Math.min(2, options.durationSec / 2), put);
-    rows.push(row(`client encodes, PUT to the active node${suffix}`, await loop(buckets, options.durationSec, put), options.records, putBytes));
+    rows.push(await withCpu(nodes, async () => row(`client encodes, PUT to the active node${suffix}`, await loop(buckets, options.durationSec, put), options.records, putBytes)));
     console.log(rows.at(-1));
   } finally {
     await scope.close();
@@ -189,11 +215,11 @@ async function main(): Promise<void> {
   const rows: OriginalRow[] = [];
   for (const config of options.configs.length === 0 ? [null] : options.configs) rows.push(...(await measure(options, config)));
   const table = [
-    '| encode and store | items stored | records/s | MB/s (per replica) | item size | errors |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| encode and store | items stored | records/s | MB/s (per replica) | item size | errors | node CPU per store |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.label} | ${r.stores} | ${r.recordsPerSec.toLocaleString('en')} | ${r.mbPerSec.toFixed(1)} | ${(r.itemBytes / 1e6).toFixed(2)} MB | ${r.errors} |`,
+        `| ${r.label} | ${r.stores} | ${r.recordsPerSec.toLocaleString('en')} | ${r.mbPerSec.toFixed(1)} | ${(r.itemBytes / 1e6).toFixed(2)} MB | ${r.errors} | ${r.cpuMsPerStore.toFixed(1)} ms |`,
     ),
   ].join('\n');
   const best = Math.max(...rows.map((r) => r.recordsPerSec));

@@ -28,7 +28,7 @@ const ITEM = 'records';
 async function startGrexNode(scope: Scope, options: StartOptions, name: string, extra: string[]): Promise<NodeProcess> {
   const data = await tempDir(scope, `grex-bench-${name}-`);
   const args = ['--http', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS, '--node-id', name, ...options.grexArgs, ...extra];
-  const node = await startNodeProcess(scope, args, { nodeArgs: options.grexNodeArgs });
+  const node = await startNodeProcess(scope, args, { nodeArgs: options.grexNodeArgs, ...(options.cli === undefined ? {} : { cli: options.cli }) });
   // A clean stop (SIGTERM) before the helper's SIGKILL: a profiled node writes its profile then.
   scope.after(() => node.stop('SIGTERM'));
   return node;

@@ -37,6 +37,8 @@ export interface StartOptions {
   grexArgs: string[];
   /** Flags for node running `grex start` (--cpu-prof when profiling). */
   grexNodeArgs: string[];
+  /** Another build's CLI script (dist/src/cli/main.js) to run instead of this one's. */
+  cli?: string;
 }
 
 export interface SystemSetup {

@@ -23,13 +23,14 @@ import type { Backend, FsyncPolicy, ItemRef, WriteOptions } from './backend.js';
 import {
   decodeItemHeader,
   decodeItemRecord,
-  encodeItemRecord,
+  encodeItemRecordParts,
   HEADER_MAX_BYTES,
   type ItemHeader,
   type ItemRecord,
 } from './item-record.js';
 import { decodeKeyName, encodeKeyName } from './key-names.js';
 import { UsageTally, type StoreUsage } from './usage-tally.js';
+import { writeAll } from './write-all.js';
 
 export interface FsBackendOptions {
   /** The data folder. */
@@ -160,12 +161,14 @@ export class FsBackend implements Backend {
       records.map(async (record) => {
         const dir = this.#bucketDir(flock, record.bucketKey);
         const name = encodeKeyName(record.itemKey);
-        const bytes = encodeItemRecord(record);
+        // Head and payload, written as they are (the payload is not copied).
+        const parts = encodeItemRecordParts(record);
+        const size = parts[0].length + parts[1].byteLength;
         try {
           // The size it replaces, for the running count (writes of one item never overlap: ItemStore applies them in turn).
           const before = await sizeOf(join(dir, name));
-          await this.#writeAtomically(dir, name, bytes, durable);
-          this.#tally.change(flock, before === null ? 1 : 0, bytes.byteLength - (before ?? 0));
+          await this.#writeAtomically(dir, name, parts, durable);
+          this.#tally.change(flock, before === null ? 1 : 0, size - (before ?? 0));
         } catch (err) {
           throw ioError(`cannot write item ${flock}/${record.bucketKey}/${record.itemKey}`, err);
         }
@@ -173,12 +176,12 @@ export class FsBackend implements Backend {
     );
   }
 
-  async #writeAtomically(dir: string, name: string, bytes: Uint8Array, durable: boolean): Promise<void> {
+  async #writeAtomically(dir: string, name: string, parts: readonly Uint8Array[], durable: boolean): Promise<void> {
     const tmp = join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCounter++).toString(36)}`);
     try {
       const handle = await open(tmp, 'w');
       try {
-        await handle.writeFile(bytes); // loops over short writes
+        await writeAll(handle, parts, null);
         if (durable) await handle.datasync();
       } finally {
         await handle.close();
@@ -374,7 +377,7 @@ export class FsBackend implements Backend {
   }
 
   async writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void> {
-    await this.#writeAtomically(this.#flockDir(flock), FLOCK_META_NAME, bytes, this.fsync === 'always').catch((err: unknown) => {
+    await this.#writeAtomically(this.#flockDir(flock), FLOCK_META_NAME, [bytes], this.fsync === 'always').catch((err: unknown) => {
       throw ioError(`cannot write metadata of flock ${flock}`, err);
     });
   }

@@ -73,12 +73,24 @@ export const HEADER_FIXED_BYTES = 36;
 export const HEADER_MAX_BYTES = HEADER_FIXED_BYTES + 2 * 256;
 const SEQ_SPLIT = 0x100000000;
 
-export function encodeItemRecord(record: ItemRecord): Buffer {
+/**
+ * Heads (fixed header and keys) of records already encoded or decoded, by
+ * record: a record is logged, replicated and written to its file, and its
+ * payload's checksum is computed once for all of them. Records are never
+ * changed after they are made (a changed item is a new record), nor are
+ * their payload bytes.
+ */
+const heads = new WeakMap<ItemRecord, Buffer>();
+
+/** The record's bytes up to its payload: the fixed header and both keys (see the layout above). */
+export function encodeItemHead(record: ItemRecord): Buffer {
+  const known = heads.get(record);
+  if (known !== undefined) return known;
   const bucketBytes = Buffer.from(record.bucketKey, 'utf8');
   const itemBytes = Buffer.from(record.itemKey, 'utf8');
-  const payload = record.tombstone || record.purge === true ? new Uint8Array(0) : record.payload;
+  const payload = payloadOf(record);
   const keysEnd = HEADER_FIXED_BYTES + bucketBytes.length + itemBytes.length;
-  const out = Buffer.allocUnsafe(keysEnd + payload.length);
+  const out = Buffer.allocUnsafe(keysEnd);
   out.writeUInt32LE(MAGIC, 0);
   out.writeUInt8(FORMAT, 4);
   const flags =
@@ -98,7 +110,31 @@ export function encodeItemRecord(record: ItemRecord): Buffer {
   bucketBytes.copy(out, HEADER_FIXED_BYTES);
   itemBytes.copy(out, HEADER_FIXED_BYTES + bucketBytes.length);
   out.writeUInt32LE(crc32(out.subarray(HEADER_FIXED_BYTES, keysEnd), crc32(out.subarray(0, 32))), 32);
-  out.set(payload, keysEnd);
+  heads.set(record, out);
+  return out;
+}
+
+/** The bytes a record stores after its head: none for tombstones and purges. */
+export function payloadOf(record: ItemRecord): Uint8Array {
+  return record.tombstone || record.purge === true ? EMPTY : record.payload;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A record's encoding as its head and its payload, which is not copied:
+ * written one after the other (writev) they are `encodeItemRecord(record)`.
+ */
+export function encodeItemRecordParts(record: ItemRecord): [Buffer, Uint8Array] {
+  return [encodeItemHead(record), payloadOf(record)];
+}
+
+/** A record's encoding in one buffer of its own (the payload copied in). */
+export function encodeItemRecord(record: ItemRecord): Buffer {
+  const [head, payload] = encodeItemRecordParts(record);
+  const out = Buffer.allocUnsafe(head.length + payload.length);
+  head.copy(out, 0);
+  out.set(payload, head.length);
   return out;
 }
 
@@ -151,7 +187,7 @@ export function decodeItemRecord(
   if (expect !== undefined && (expect.bucketKey !== header.bucketKey || expect.itemKey !== header.itemKey)) {
     throw corrupt(where, 'record belongs to another item');
   }
-  const record = {
+  const fields = {
     bucketKey: header.bucketKey,
     itemKey: header.itemKey,
     version: header.version,
@@ -159,6 +195,9 @@ export function decodeItemRecord(
     encoding: header.encoding,
     payload,
   };
-  if (header.delta) return { ...record, delta: true };
-  return header.purge ? { ...record, purge: true } : record;
+  const record: ItemRecord = header.delta ? { ...fields, delta: true } : header.purge ? { ...fields, purge: true } : fields;
+  // Verified: encoding this record again reuses its head (a view of `bytes`) and payload as they are
+  // (unless the record was not encoded by encodeItemHead: a tombstone or purge that carries bytes).
+  if (payloadOf(record).length === header.size) heads.set(record, view.subarray(0, header.payloadOffset));
+  return record;
 }

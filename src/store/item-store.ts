@@ -43,7 +43,7 @@ import { composeItem, deltaFit, type DeltaFit } from './item-delta.js';
 import type { ItemHeader, ItemRecord } from './item-record.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from './version.js';
 import { sortListing, type ListingEntry } from './listing.js';
-import { encodeWalCommit } from './wal-record.js';
+import { encodeWalCommitParts } from './wal-record.js';
 import { WriteAheadLog } from './write-ahead-log.js';
 import type { StoreUsage } from './usage-tally.js';
 
@@ -476,7 +476,7 @@ export class ItemStore {
     }
     if (left.skipped.length > 0) records = records.filter((r) => !left.skipped.includes(r));
     if (records.length === 0) return left.skipped;
-    const segment = await this.#wal.append(encodeWalCommit(flock, records));
+    const segment = await this.#wal.append(encodeWalCommitParts(flock, records));
     for (const record of records) {
       if (!this.#addPending(flock, record, segment, options.force === true, left.fileSizes)) left.skipped.push(record);
     }

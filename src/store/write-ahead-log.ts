@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { GrexError } from '../errors.js';
 import type { FsyncPolicy } from './backend.js';
 import { decodeWalCommit, type WalCommit } from './wal-record.js';
+import { writeAll } from './write-all.js';
 
 export interface WriteAheadLogOptions {
   dir: string;
@@ -29,7 +30,9 @@ export interface WriteAheadLogOptions {
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 interface PendingAppend {
-  bytes: Buffer;
+  /** The commit's bytes, in parts written one after the other. */
+  parts: readonly Uint8Array[];
+  length: number;
   resolve: (segment: number) => void;
   reject: (err: Error) => void;
 }
@@ -134,12 +137,16 @@ export class WriteAheadLog {
     await previous?.close();
   }
 
-  /** Appends one encoded commit; resolves with its segment id once it is durable. */
-  append(bytes: Buffer): Promise<number> {
+  /**
+   * Appends one encoded commit (in one buffer, or in parts: encodeWalCommitParts);
+   * resolves with its segment id once it is durable.
+   */
+  append(bytes: Uint8Array | readonly Uint8Array[]): Promise<number> {
     if (this.#closed) return Promise.reject(new GrexError('GREX_ERR_SHUTTING_DOWN', 'the write-ahead log is closed'));
     if (this.#broken !== null) return Promise.reject(this.#broken);
     return new Promise<number>((resolve, reject) => {
-      this.#queue.push({ bytes, resolve, reject });
+      const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+      this.#queue.push({ parts, length: parts.reduce((n, p) => n + p.byteLength, 0), resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -173,9 +180,9 @@ export class WriteAheadLog {
     const handle = this.#handle!;
     const start = this.#size;
     try {
-      await writeAll(handle, batch.map((a) => a.bytes), start);
+      await writeAll(handle, batch.flatMap((a) => a.parts), start);
       if (this.fsync === 'always') await handle.datasync();
-      this.#size = start + batch.reduce((n, a) => n + a.bytes.length, 0);
+      this.#size = start + batch.reduce((n, a) => n + a.length, 0);
       for (const append of batch) append.resolve(this.#segment);
     } catch (err) {
       const error = ioError('cannot append to the write-ahead log', err);
@@ -230,27 +237,6 @@ export class WriteAheadLog {
       await this.#handle?.close();
       this.#handle = null;
     });
-  }
-}
-
-/** Writes buffers at a position, looping over short writes. */
-async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let pending = buffers;
-  let at = position;
-  while (pending.length > 0) {
-    const { bytesWritten } = await handle.writev(pending, at);
-    if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
-    at += bytesWritten;
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const buffer of pending) {
-      if (skip >= buffer.length) skip -= buffer.length;
-      else {
-        rest.push(skip === 0 ? buffer : buffer.subarray(skip));
-        skip = 0;
-      }
-    }
-    pending = rest;
   }
 }
 

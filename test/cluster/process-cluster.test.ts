@@ -1,6 +1,7 @@
 // Three real node processes on 127.0.0.1: jobs sent to any node run on the
 // bucket's active node and every herder ends with the same version; GrexClient
-// goes direct after its first answer; garbage on the bleet port is refused
+// goes direct after its first answer; large items reach every herder byte for
+// byte; garbage on the bleet port is refused
 // while the node keeps serving; one replica down is fine, two down is
 // GREX_ERR_QUORUM with nothing acknowledged.
 import assert from 'node:assert/strict';
@@ -76,6 +77,26 @@ describe('a three-node cluster of real processes', () => {
     assert.equal((await requestJson(`${target.url}/health`)).status, 200);
     assert.equal((await postJob(target.url, 'still-serving', 'counter')).status, 200);
     assert.match(target.output(), /GREX_ERR_BLEET_INVALID/);
+  });
+
+  test('large items (3 MB) are stored byte for byte on every herder, over and over', async () => {
+    const [a] = nodes as [NodeProcess, NodeProcess, NodeProcess];
+    const bucket = await bucketActiveOn(a, a, 'large');
+    for (let round = 1; round <= 3; round++) {
+      const bytes = Buffer.from(Array.from({ length: 3_000_000 + round }, (_, i) => (i * 131 + round * 17 + (i >> 12)) & 0xff));
+      const res = await fetch(`${a.url}/buckets/${bucket}/items/big`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+      assert.equal(res.status, 200, await res.text());
+      const version = res.headers.get('grex-version');
+      const copies = async () =>
+        Promise.all(
+          nodes.map(async (n) => {
+            const local = await fetch(`${n.url}/buckets/${bucket}/items/big?local=true`);
+            return { version: local.headers.get('grex-version'), bytes: Buffer.from(await local.arrayBuffer()) };
+          }),
+        );
+      await waitFor(async () => (await copies()).every((c) => c.version === version), { what: `every herder at ${version}` });
+      for (const copy of await copies()) assert.ok(copy.bytes.equals(bytes), `round ${round}: a copy differs (${copy.bytes.length} bytes)`);
+    }
   });
 
   test('with one replica killed writes succeed; with two they fail with GREX_ERR_QUORUM and are not acknowledged', async () => {

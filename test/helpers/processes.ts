@@ -21,15 +21,16 @@ export interface NodeProcess {
 /**
  * Runs `grex start <args>` and resolves once it logs its URL; killed after the test if still running.
  * `command` runs another `grex` executable (an installed package's bin) instead of this repository's CLI;
- * `nodeArgs` are flags for node itself (with this repository's CLI).
+ * `nodeArgs` are flags for node itself (with this repository's CLI, or the CLI script `cli`: another build's
+ * dist/src/cli/main.js, for benchmarks comparing builds).
  */
 export async function startNodeProcess(
   t: Pick<TestContext, 'after'>,
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string; nodeArgs?: string[] } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string; nodeArgs?: string[]; cli?: string } = {},
 ): Promise<NodeProcess> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GREX_')));
-  const [command, commandArgs] = options.command === undefined ? [process.execPath, [...(options.nodeArgs ?? []), cliPath]] : [options.command, []];
+  const [command, commandArgs] = options.command === undefined ? [process.execPath, [...(options.nodeArgs ?? []), options.cli ?? cliPath]] : [options.command, []];
   const child = spawn(command, [...commandArgs, 'start', ...args], {
     cwd: options.cwd,
     env: { ...env, ...options.env },

@@ -4,11 +4,14 @@
 // ordering, formatting and parsing.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import { GrexError } from '../../../src/errors.js';
 import {
   decodeItemHeader,
   decodeItemRecord,
+  encodeItemHead,
   encodeItemRecord,
+  encodeItemRecordParts,
   HEADER_FIXED_BYTES,
   HEADER_MAX_BYTES,
   type ItemRecord,
@@ -60,6 +63,39 @@ describe('item records', () => {
       assert.deepEqual(plain(decodeItemRecord(bytes, 'test', { bucketKey: r.bucketKey, itemKey: r.itemKey })), plain(r));
     });
   }
+
+  test('the parts (head, then the payload itself, not a copy) are the record byte for byte', () => {
+    const big = record('b', 'big', version(3, 4), Buffer.from(Array.from({ length: 1_000_000 }, (_, i) => (i * 7) & 0xff)), { encoding: 'msgpack' });
+    const [head, payload] = encodeItemRecordParts(big);
+    assert.equal(payload, big.payload);
+    assert.equal(head.length, HEADER_FIXED_BYTES + 1 + 3);
+    assert.deepEqual(Buffer.concat([head, payload]), encodeItemRecord(big));
+    // Encoded again (logged, replicated, written to its file): the same head, its checksum not computed again.
+    assert.equal(encodeItemHead(big), head);
+  });
+
+  test('a decoded record encodes again to the very bytes it came from, and a changed copy to its own', () => {
+    const original = encodeItemRecord(record('bucket', 'item', version(5, 6), Buffer.alloc(70_000, 9), { encoding: 'msgpack' }));
+    const decoded = decodeItemRecord(original, 'test');
+    assert.deepEqual(encodeItemRecord(decoded), original);
+    const [head, payload] = encodeItemRecordParts(decoded);
+    assert.equal(head.buffer, original.buffer, 'the head is a view of the decoded bytes');
+    const changed: ItemRecord = { ...decoded, version: version(5, 7), payload: Buffer.alloc(10, 1) };
+    assert.deepEqual(plain(decodeItemRecord(encodeItemRecord(changed), 'test')), plain(changed));
+    assert.notEqual(encodeItemHead(changed), head);
+    assert.equal(payload.length, 70_000);
+  });
+
+  test('a tombstone that carries bytes (not written by Grex) encodes as a tombstone without them', () => {
+    const bytes = encodeItemRecord(record('b', 'i', version(1, 1), 'abc'));
+    bytes[5] = bytes[5]! | 1; // the tombstone flag, header checksum fixed below
+    bytes.writeUInt32LE(crc32(bytes.subarray(HEADER_FIXED_BYTES, HEADER_FIXED_BYTES + 2), crc32(bytes.subarray(0, 32))), 32);
+    const decoded = decodeItemRecord(bytes, 'test');
+    assert.equal(decoded.tombstone, true);
+    const again = encodeItemRecord(decoded);
+    assert.equal(again.length, HEADER_FIXED_BYTES + 2);
+    assert.deepEqual(plain(decodeItemRecord(again, 'test')), { ...plain(decoded) as object, size: 0, payload: Buffer.alloc(0) });
+  });
 
   test('a tombstone is stored without its payload', () => {
     const bytes = encodeItemRecord({ ...record('b', 'i', version(1, 1)), tombstone: true, payload: Buffer.from('dropped') });

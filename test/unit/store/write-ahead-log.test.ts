@@ -4,13 +4,38 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { ItemRecord } from '../../../src/store/item-record.js';
-import { decodeWalCommit, encodeWalCommit } from '../../../src/store/wal-record.js';
+import { crc32 } from 'node:zlib';
+import { encodeItemRecord, type ItemRecord } from '../../../src/store/item-record.js';
+import { decodeWalCommit, encodeWalCommit, encodeWalCommitParts } from '../../../src/store/wal-record.js';
 import { WriteAheadLog, type ReplayedSegment } from '../../../src/store/write-ahead-log.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 function record(itemKey: string, seq: number, size = 10): ItemRecord {
   return { bucketKey: 'b', itemKey, version: { term: 1, seq }, tombstone: false, encoding: 'raw', payload: new Uint8Array(size).fill(seq & 0xff) };
+}
+
+/** A large payload of every byte value (sent from its own buffer, not gathered). */
+function bigRecord(itemKey: string, seq: number, size = 800_000): ItemRecord {
+  return { ...record(itemKey, seq, 0), encoding: 'msgpack', payload: Buffer.from(Array.from({ length: size }, (_, i) => (i * 131 + seq) & 0xff)) };
+}
+
+/** A commit in the first log format ("GRXW", one CRC-32 over the whole body), as nodes before it wrote them. */
+function wholeChecksumCommit(flock: number, records: readonly ItemRecord[]): Buffer {
+  const encoded = records.map(encodeItemRecord);
+  const body = Buffer.alloc(8 + encoded.reduce((n, r) => n + 4 + r.length, 0));
+  body.writeUInt32LE(flock, 0);
+  body.writeUInt32LE(encoded.length, 4);
+  let at = 8;
+  for (const r of encoded) {
+    body.writeUInt32LE(r.length, at);
+    r.copy(body, at + 4);
+    at += 4 + r.length;
+  }
+  const header = Buffer.alloc(12);
+  header.writeUInt32LE(0x57585247, 0);
+  header.writeUInt32LE(body.length, 4);
+  header.writeUInt32LE(crc32(body), 8);
+  return Buffer.concat([header, body]);
 }
 
 async function replayAll(wal: WriteAheadLog): Promise<ReplayedSegment[]> {
@@ -44,6 +69,70 @@ describe('WAL commit records', () => {
       const copy = Buffer.from(bytes);
       copy[i]! ^= 0x01;
       assert.equal(decodeWalCommit(copy, 0, 't').kind, 'torn', `byte ${i}`);
+    }
+  });
+});
+
+describe('WAL commits with large payloads', () => {
+  test('the parts are the commit byte for byte, large payloads passed as they are (not copied)', () => {
+    const records = [record('a', 1), bigRecord('big', 2), { ...record('t', 3, 0), tombstone: true }, bigRecord('big2', 4, 20_000), record('z', 5, 100)];
+    const parts = encodeWalCommitParts(9, records);
+    assert.ok(parts.includes(records[1]!.payload) && parts.includes(records[3]!.payload), 'large payloads are parts of their own');
+    const bytes = encodeWalCommit(9, records);
+    assert.deepEqual(Buffer.concat(parts), bytes);
+    const result = decodeWalCommit(bytes, 0, 'test');
+    assert.equal(result.kind, 'commit');
+    if (result.kind !== 'commit') return;
+    assert.equal(result.commit.flock, 9);
+    assert.deepEqual(
+      result.commit.records.map((r) => encodeItemRecord(r)),
+      records.map((r) => encodeItemRecord(r)),
+    );
+  });
+
+  test('a flipped byte anywhere in a large payload makes the commit torn', () => {
+    const bytes = encodeWalCommit(1, [record('a', 1), bigRecord('big', 2, 50_000)]);
+    for (const i of [bytes.length - 1, bytes.length - 25_000, bytes.length - 49_999]) {
+      const copy = Buffer.from(bytes);
+      copy[i]! ^= 0x40;
+      const result = decodeWalCommit(copy, 0, 't');
+      assert.equal(result.kind, 'torn', `byte ${i}`);
+    }
+  });
+
+  test('commits of the first format (one checksum over the whole body) are still read', () => {
+    const records = [record('a', 1), bigRecord('big', 2, 30_000)];
+    const old = wholeChecksumCommit(3, records);
+    const result = decodeWalCommit(Buffer.concat([old, encodeWalCommit(4, [record('b', 5)])]), 0, 'old');
+    assert.equal(result.kind, 'commit');
+    if (result.kind !== 'commit') return;
+    assert.equal(result.commit.flock, 3);
+    assert.deepEqual(result.commit.records.map((r) => encodeItemRecord(r)), records.map((r) => encodeItemRecord(r)));
+    assert.equal(result.next, old.length);
+    const copy = Buffer.from(old);
+    copy[old.length - 10]! ^= 1;
+    assert.equal(decodeWalCommit(copy, 0, 'old').kind, 'torn');
+  });
+
+  test('large commits appended in parts replay byte for byte, after old-format ones', async (t) => {
+    const dir = await tempDir(t);
+    const first = new WriteAheadLog({ dir, fsync: 'always' });
+    await first.start();
+    await first.close();
+    const [name] = await readdir(dir);
+    await appendFile(join(dir, name!), wholeChecksumCommit(0, [record('old', 1)]));
+    const wal = new WriteAheadLog({ dir, fsync: 'always' });
+    await wal.start();
+    const written = Array.from({ length: 6 }, (_, i) => [bigRecord(`big${i % 3}`, i + 2, 300_000 + i), record('small', i + 2)]);
+    await Promise.all(written.map((records, i) => wal.append(encodeWalCommitParts(i + 1, records))));
+    await wal.close();
+    const commits = (await replayAll(new WriteAheadLog({ dir, fsync: 'always' }))).flatMap((s) => {
+      assert.equal(s.tornAt, undefined);
+      return s.commits;
+    });
+    assert.deepEqual(commits.map((c) => c.flock), [0, 1, 2, 3, 4, 5, 6]);
+    for (const commit of commits.slice(1)) {
+      assert.deepEqual(commit.records.map((r) => encodeItemRecord(r)), written[commit.flock - 1]!.map((r) => encodeItemRecord(r)));
     }
   });
 });

@@ -310,6 +310,7 @@ export class GrexNode implements NodeApi {
       return node;
     } catch (err) {
       if (node !== undefined) {
+        node.#metrics.close();
         await node.#http?.close().catch(() => {});
         await node.cluster.stop().catch(() => {});
       }
@@ -887,6 +888,7 @@ export class GrexNode implements NodeApi {
     await this.cluster.stop();
     await this.#pool.close();
     await this.#store.close();
+    this.#metrics.close();
     this.logger.info({ nodeId: this.nodeId }, 'Grex node stopped');
   }
 }

@@ -1,6 +1,7 @@
 // GET /metrics of one node after a workload: job counts by job and outcome, job
 // latency, cache hits and misses, store items and bytes, queues, flocks, members
-// and the process metrics; and the admission limits (GREX_ERR_OVERLOADED at once,
+// and the process metrics; a 300 ms block of the event loop in the max lag of the
+// next scrape; and the admission limits (GREX_ERR_OVERLOADED at once,
 // monitoring routes still served, counted in grex_overloaded_total).
 import assert from 'node:assert/strict';
 import { access, writeFile } from 'node:fs/promises';
@@ -56,7 +57,21 @@ describe('GET /metrics', () => {
     assert.equal(sample(samples, 'grex_quorum_failures_total'), 0);
     assert.equal(sample(samples, 'grex_http_requests_in_flight'), 0);
     assert.ok(sample(samples, 'grex_process_resident_memory_bytes')! > 0);
-    assert.ok(sample(samples, 'grex_nodejs_eventloop_lag_seconds') !== undefined);
+    for (const stat of ['max', 'p99', 'p50']) assert.ok(sample(samples, 'grex_event_loop_lag_seconds', { stat })! >= 0, stat);
+    assert.equal(sample(samples, 'grex_nodejs_eventloop_lag_seconds'), undefined, 'prom-client\'s own lag series are left out');
+  });
+
+  test('a 300 ms block of the event loop shows as a max lag of about 0.3 s at the next scrape', async (t) => {
+    const node = await startHttpNode(t);
+    await scrape(node.url); // starts a new window
+    const started = performance.now();
+    while (performance.now() - started < 300) {
+      // the node's event loop (this process's) stands still
+    }
+    const samples = await scrape(node.url);
+    const max = sample(samples, 'grex_event_loop_lag_seconds', { stat: 'max' })!;
+    assert.ok(max >= 0.25, `max lag ${max} s after a 300 ms block`);
+    assert.ok(sample(samples, 'grex_event_loop_lag_seconds', { stat: 'p99' })! <= max);
   });
 });
 

@@ -31,6 +31,7 @@ import {
   type NodeStatsBleet,
   type Transport,
 } from './cluster/index.js';
+import { HANDSHAKE_FRAMES, MAX_AUTH_FRAME_BYTES } from './cluster/bleet-auth.js';
 import { buildOverview, type ClusterOverview } from './cluster/cluster-overview.js';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
@@ -279,7 +280,7 @@ export class GrexNode implements NodeApi {
       });
       const plainTransport =
         givenTransport ??
-        (config.bleet === false ? null : bleetTransport(config.bleet, Math.floor(config.bleetMaxFrameMb * MIB), tls));
+        (config.bleet === false ? null : bleetTransport(config.bleet, Math.floor(config.bleetMaxFrameMb * MIB), tls, secret !== undefined));
       // With a secret, no connection reaches the bleet link before it proved it knows it.
       const transport =
         plainTransport === null || secret === undefined ? plainTransport : new AuthenticatedTransport(plainTransport, { secret, selfId: nodeId, logger });
@@ -309,6 +310,7 @@ export class GrexNode implements NodeApi {
       return node;
     } catch (err) {
       if (node !== undefined) {
+        node.#metrics.close();
         await node.#http?.close().catch(() => {});
         await node.cluster.stop().catch(() => {});
       }
@@ -886,6 +888,7 @@ export class GrexNode implements NodeApi {
     await this.cluster.stop();
     await this.#pool.close();
     await this.#store.close();
+    this.#metrics.close();
     this.logger.info({ nodeId: this.nodeId }, 'Grex node stopped');
   }
 }
@@ -905,9 +908,11 @@ function splitHostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, separator).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(separator + 1)) };
 }
 
-function bleetTransport(address: string, maxFrameBytes: number, tls: TlsMaterial | null): Transport {
+function bleetTransport(address: string, maxFrameBytes: number, tls: TlsMaterial | null, authenticated: boolean): Transport {
   const { host, port } = splitHostPort(address);
-  return new WsTransport({ host, port, maxFrameBytes, ...(tls === null ? {} : { tls }) });
+  // Until a peer proved it knows the secret, only its small handshake frames are read.
+  const preAuth = authenticated ? { frames: HANDSHAKE_FRAMES, maxFrameBytes: MAX_AUTH_FRAME_BYTES } : undefined;
+  return new WsTransport({ host, port, maxFrameBytes, ...(tls === null ? {} : { tls }), ...(preAuth === undefined ? {} : { preAuth }) });
 }
 
 /** Starts a Grex node in this process. */

@@ -34,6 +34,8 @@ const MAC_BYTES = 32;
 const LABEL = 'grex-bleet-auth-v1';
 /** A handshake frame is a few dozen bytes; anything much larger is not one. */
 export const MAX_AUTH_FRAME_BYTES = 512;
+/** Frames each end sends before the other knows whether it is authenticated: its challenge and its proof. */
+export const HANDSHAKE_FRAMES = 2;
 const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export type AuthFrame =

@@ -8,10 +8,17 @@
  * With `tls`, the listener is wss:// (an https server carries the upgrade)
  * and dials verify the peer's certificate against `tls.ca` (or the system
  * CAs); a plaintext ws:// URL is then refused rather than dialled.
+ *
+ * With `preAuth` (set when an authenticated transport runs on top), the
+ * first frames of every connection, both ways, are checked on the raw bytes
+ * before ws buffers them (pre-auth-guard.ts), so a stranger cannot make the
+ * node hold a frame of up to maxFrameBytes before its handshake is checked.
  */
 import type { EventEmitter } from 'node:events';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { PreAuthFrameGuard, type PreAuthLimits } from './pre-auth-guard.js';
 import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
 
 export interface WsTlsOptions {
@@ -29,12 +36,32 @@ export interface WsTransportOptions {
   connectTimeoutMs?: number;
   /** wss:// instead of ws://. */
   tls?: WsTlsOptions;
+  /** Limits of the frames a peer sends before it is authenticated; none when absent. */
+  preAuth?: PreAuthLimits;
 }
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return data;
+}
+
+/**
+ * Watches the raw bytes of `raw` ahead of ws (its listener goes first) until
+ * the handshake frames passed; `refuse` is called at the first that breaks
+ * the limits. Must be called before any data event of the socket: in ws's
+ * 'connection' or 'upgrade' event, which come in the same turn as ws's own
+ * data listener is added (and its head bytes are put back to be read).
+ */
+function guardHandshake(raw: Duplex, limits: PreAuthLimits, refuse: (reason: string) => void): void {
+  const guard = new PreAuthFrameGuard(limits);
+  const onData = (chunk: Buffer) => {
+    const verdict = guard.feed(chunk);
+    if (verdict.state === 'watching') return;
+    raw.off('data', onData);
+    if (verdict.state === 'refused') refuse(verdict.reason);
+  };
+  raw.prependListener('data', onData);
 }
 
 class WsFrameSocket extends FrameSocketBase {
@@ -116,6 +143,8 @@ export class WsTransport implements Transport {
       });
       server.on('connection', (ws, request) => {
         const socket = new WsFrameSocket(ws, `${request.socket.remoteAddress}:${request.socket.remotePort}`);
+        const preAuth = this.#options.preAuth;
+        if (preAuth !== undefined) guardHandshake(request.socket, preAuth, (reason) => socket.close(reason));
         this.#track(socket);
         onSocket(socket);
       });
@@ -148,9 +177,15 @@ export class WsTransport implements Transport {
         reject(err);
       };
       ws.once('error', onError);
+      let socket: WsFrameSocket | null = null;
+      const preAuth = this.#options.preAuth;
+      if (preAuth !== undefined) {
+        // Data comes only after 'open', so a refusal finds the frame socket made.
+        ws.once('upgrade', (response) => guardHandshake(response.socket, preAuth, (reason) => (socket === null ? ws.terminate() : socket.close(reason))));
+      }
       ws.once('open', () => {
         ws.off('error', onError);
-        const socket = new WsFrameSocket(ws, url);
+        socket = new WsFrameSocket(ws, url);
         this.#track(socket);
         resolve(socket);
       });

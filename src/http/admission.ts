@@ -7,7 +7,11 @@
  * connection closes), and charged the body bytes it declares (a chunked
  * body of unknown length is charged the whole body limit). A request that
  * would pass `maxRequests` or `maxBodyBytes` is refused before its body is
- * read; Node then discards the unread body without keeping it. That also
+ * read. A small refused body is then read and dropped by Node, so the
+ * connection serves the next request; a large one is not read at all: its
+ * answer says `Connection: close` and Node closes the connection once the
+ * answer is sent (reading every refused body of a flood kept the node busy
+ * and left new clients waiting; bench/flood-latency.ts measures it). That also
  * bounds the forwards a node holds for a slow peer and the job data waiting
  * in its queues, since each is an admitted request.
  *
@@ -64,6 +68,14 @@ export function chargedBytes(request: Pick<FastifyRequest, 'headers'>, bodyLimit
   return request.headers['transfer-encoding'] !== undefined ? bodyLimitBytes : 0;
 }
 
+/**
+ * The largest refused body that is read (and dropped) so its connection can
+ * serve the next request; a larger one, or one of unknown length, is not
+ * read: the 503 says `Connection: close` and the connection is closed once
+ * it is sent.
+ */
+export const MAX_DRAINED_BODY_BYTES = 64 * 1024;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Never refused by admission (health, metrics, the dashboard). */
@@ -78,6 +90,8 @@ export function addAdmission(app: FastifyInstance, budget: RequestBudget, onRefu
     const bytes = chargedBytes(request, budget.limits.bodyLimitBytes);
     if (!budget.tryAdmit(bytes)) {
       onRefused();
+      // Reading a large refused body just to keep the connection is the flood's cost: close it instead.
+      if (bytes > MAX_DRAINED_BODY_BYTES) reply.header('connection', 'close');
       const full = budget.requests >= budget.limits.maxRequests;
       return done(
         new GrexError(

@@ -13,6 +13,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { GrexError } from '../errors.js';
 import type { CacheTotals } from './cache-totals.js';
+import { EventLoopLag } from './event-loop-lag.js';
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.js';
 import { processRegistry } from './process-metrics.js';
 
@@ -63,13 +64,14 @@ export class NodeMetrics {
   /** Series by label values, so counting an event does no label work. */
   readonly #counts = new Map<string, CounterSeries>();
   readonly #timers = new Map<string, HistogramSeries>();
+  readonly #lag = new EventLoopLag();
   /** Plain totals of jobs run here, for the dashboard's stats. */
   jobsOk = 0;
   jobsFailed = 0;
 
   constructor(jobNames: ReadonlySet<string>, sources: MetricSources) {
     this.#jobNames = jobNames;
-    processRegistry(); // starts the process's monitors (event-loop lag) with its first node
+    processRegistry(); // starts the process's monitors with its first node
     const registers = [this.registry];
     this.#jobs = new FastCounter({ name: 'grex_jobs_total', help: 'Jobs run on this node (its active flocks), by job and outcome (ok or error code).', registers });
     this.#jobSeconds = new FastHistogram({
@@ -152,6 +154,17 @@ export class NodeMetrics {
       },
       ['state'],
     );
+    gauge(
+      'grex_event_loop_lag_seconds',
+      'How late this node\'s event loop ran a timer due every 10 ms, since the previous scrape: worst (max), 99th and 50th percentile.',
+      (g) => {
+        const lag = this.#lag.take();
+        g.set({ stat: 'max' }, lag.max);
+        g.set({ stat: 'p99' }, lag.p99);
+        g.set({ stat: 'p50' }, lag.p50);
+      },
+      ['stat'],
+    );
     gauge('grex_http_requests_in_flight', 'HTTP requests being served (limit: maxHttpRequests).', (g) => g.set(sources.http().requests));
     gauge('grex_http_body_bytes_in_flight', 'Request body bytes held by requests being served (limit: maxHttpBodyMb).', (g) => g.set(sources.http().bodyBytes));
   }
@@ -191,6 +204,11 @@ export class NodeMetrics {
     let series = this.#timers.get(key);
     if (series === undefined) this.#timers.set(key, (series = histogram.labels(labels)));
     return series;
+  }
+
+  /** Stops the node's event-loop sampling. */
+  close(): void {
+    this.#lag.stop();
   }
 
   /** The Prometheus text of this node's metrics and the process's. */

@@ -3,7 +3,8 @@
 // with a wrong secret never joins. With real processes: a three-node cluster
 // with the secret (given as a flag and as a file) runs jobs that replicate;
 // a rogue WebSocket client that sends a hello and a job without the secret is
-// closed with GREX_ERR_BLEET_AUTH and nothing it sent is run; a replay of a
+// closed with GREX_ERR_BLEET_AUTH and nothing it sent is run; one whose first
+// frame is 8 MiB is cut off at the frame's header; a replay of a
 // handshake recorded from a legitimate connection is refused; a node with a
 // wrong secret cannot join; the cluster keeps serving through all of it.
 import assert from 'node:assert/strict';
@@ -110,6 +111,19 @@ describe('peer authentication, real processes', () => {
     assert.deepEqual(view.members.map((m: { nodeId: string }) => m.nodeId).sort(), ['node-a', 'node-b', 'node-c'], 'it never became a member');
     assert.equal((await requestJson(`${target.url}/buckets/${bucket}/items`)).body.items.length, 0, 'nothing was written');
     assert.deepEqual((await postJob(nodes[0]!.url, bucket, 'counter')).body.result, { count: 1 });
+  });
+
+  test('a rogue client whose first frame is 8 MiB is cut off at its header, before the node reads the frame', async () => {
+    const target = nodes[0]!;
+    const rogue = await rawBleetSocket(target.bleetUrl);
+    rogue.ws.on('error', () => {}); // the node may reset the connection while the frame is still being sent
+    rogue.ws.send(Buffer.alloc(8 * 1024 * 1024, 1));
+    await rogue.closed();
+    await waitFor(() => /closed during authentication: a frame of 8388608 bytes \(at most 512 are read from a peer that is not authenticated\)/.test(target.output()), {
+      what: 'the refusal in the log',
+    });
+    assert.doesNotMatch(target.output(), /8388608-byte frame during authentication/, 'the frame never reached the handshake');
+    assert.equal((await requestJson(`${target.url}/cluster`)).body.members.length, 3);
   });
 
   test('a handshake recorded from a legitimate connection and replayed is refused', async () => {

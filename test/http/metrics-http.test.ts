@@ -1,15 +1,34 @@
 // GET /metrics of one node after a workload: job counts by job and outcome, job
 // latency, cache hits and misses, store items and bytes, queues, flocks, members
-// and the process metrics; and the admission limits (GREX_ERR_OVERLOADED at once,
-// monitoring routes still served, counted in grex_overloaded_total).
+// and the process metrics; a 300 ms block of the event loop in the max lag of the
+// next scrape; and the admission limits (GREX_ERR_OVERLOADED at once,
+// monitoring routes still served, counted in grex_overloaded_total; a large refused
+// body closes its connection instead of being read).
 import assert from 'node:assert/strict';
 import { access, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseMetrics, sample } from '../helpers/metrics.js';
 import { postJob, requestJson, startHttpNode } from '../helpers/http.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
+
+/** A POST on `agent`'s connections: status, Retry-After, the Connection header of the answer and the error code. */
+function rawPost(agent: Agent, url: string, body: Buffer): Promise<{ status: number; retryAfter?: string; connection?: string; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.byteLength } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+        resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'], connection: res.headers.connection, ...(code === undefined ? {} : { code }) });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 async function scrape(url: string) {
   const response = await fetch(`${url}/metrics`);
@@ -56,7 +75,21 @@ describe('GET /metrics', () => {
     assert.equal(sample(samples, 'grex_quorum_failures_total'), 0);
     assert.equal(sample(samples, 'grex_http_requests_in_flight'), 0);
     assert.ok(sample(samples, 'grex_process_resident_memory_bytes')! > 0);
-    assert.ok(sample(samples, 'grex_nodejs_eventloop_lag_seconds') !== undefined);
+    for (const stat of ['max', 'p99', 'p50']) assert.ok(sample(samples, 'grex_event_loop_lag_seconds', { stat })! >= 0, stat);
+    assert.equal(sample(samples, 'grex_nodejs_eventloop_lag_seconds'), undefined, 'prom-client\'s own lag series are left out');
+  });
+
+  test('a 300 ms block of the event loop shows as a max lag of about 0.3 s at the next scrape', async (t) => {
+    const node = await startHttpNode(t);
+    await scrape(node.url); // starts a new window
+    const started = performance.now();
+    while (performance.now() - started < 300) {
+      // the node's event loop (this process's) stands still
+    }
+    const samples = await scrape(node.url);
+    const max = sample(samples, 'grex_event_loop_lag_seconds', { stat: 'max' })!;
+    assert.ok(max >= 0.25, `max lag ${max} s after a 300 ms block`);
+    assert.ok(sample(samples, 'grex_event_loop_lag_seconds', { stat: 'p99' })! <= max);
   });
 });
 
@@ -74,10 +107,17 @@ describe('admission', () => {
     assert.equal(refused.headers.get('retry-after'), '1');
     assert.equal(refused.body.error.code, 'GREX_ERR_OVERLOADED');
     assert.equal(refused.body.error.data.scope, 'http');
+    // On a keep-alive connection: a small refused body is read and the connection kept; a large one is not read, the connection is closed.
+    const agent = new Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const small = await rawPost(agent, `${node.url}/buckets/other/jobs/counter`, Buffer.from('{"by":1}'));
+    assert.deepEqual([small.status, small.retryAfter, small.connection], [503, '1', 'keep-alive']);
+    const large = await rawPost(agent, `${node.url}/buckets/other/jobs/counter`, Buffer.from(JSON.stringify({ pad: 'x'.repeat(512 * 1024) })));
+    assert.deepEqual([large.status, large.retryAfter, large.connection, large.code], [503, '1', 'close', 'GREX_ERR_OVERLOADED']);
     assert.equal((await requestJson(`${node.url}/health`)).status, 200);
     assert.equal((await requestJson(`${node.url}/cluster`)).status, 200);
     const samples = await scrape(node.url);
-    assert.equal(sample(samples, 'grex_overloaded_total', { scope: 'http' }), 1);
+    assert.equal(sample(samples, 'grex_overloaded_total', { scope: 'http' }), 3);
     assert.equal(sample(samples, 'grex_http_requests_in_flight'), 2);
     await writeFile(release, '');
     for (const answer of await Promise.all(held)) assert.equal(answer.status, 200);

@@ -77,7 +77,7 @@ export interface BleetMethods {
    * A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock and
    * whether it herds it. `adopt`: the candidate sees the flock as fresh (never claimed).
    */
-  claim: { req: { flock: number; term: number; adopt: boolean }; res: { entries: WireEntry[]; herding: boolean } };
+  claim: { req: { flock: number; term: number; adopt: boolean }; res: { entries: WireEntry[]; herding: boolean; basis: number } };
   /** Records of the given items as this node holds them (absent ones are left out). */
   fetch: { req: { flock: number; keys: [string, string][] }; res: { records: Uint8Array[] } };
   /** The active node's listing of buckets [from, to): the herder makes itself identical. */
@@ -314,7 +314,8 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
   },
   claim: (b) => {
     const o = obj(b, 'body');
-    return { entries: readEntries(o, 'entries'), herding: o.herding !== false };
+    // basis: absent from nodes of older builds (0: unknown, the merge then works as before).
+    return { entries: readEntries(o, 'entries'), herding: o.herding !== false, basis: o.basis === undefined ? 0 : int(o, 'basis') };
   },
   fetch: (b) => ({ records: arrayOf(obj(b, 'body'), 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) }),
   sync: (b) => {

@@ -36,6 +36,8 @@ export class ClaimRound {
   readonly selfId: string;
   readonly #writeQuorum: WriteQuorum;
   readonly #promises = new Map<string, ListingEntry[]>();
+  /** Each promiser's basis: the term whose active node's state its copy was made from. */
+  readonly #bases = new Map<string, number>();
   readonly #refusals = new Set<string>();
   /** Asked nodes that said they do not herd the flock. */
   readonly #outsiders = new Set<string>();
@@ -66,15 +68,17 @@ export class ClaimRound {
 
   /**
    * A node promised the term; `herding` false: it does not herd the flock
-   * (its promise and its holdings count for nothing).
+   * (its promise and its holdings count for nothing). `basis`: the term whose
+   * active node's state its copy was made from (0: unknown); see planMerge.
    */
-  promise(nodeId: string, listing: ListingEntry[], herding = true): void {
+  promise(nodeId: string, listing: ListingEntry[], herding = true, basis = 0): void {
     if (!this.herders.includes(nodeId) || this.#refusals.has(nodeId) || this.#outsiders.has(nodeId)) return;
     if (!herding) {
       this.#outsiders.add(nodeId);
       return;
     }
     this.#promises.set(nodeId, listing);
+    this.#bases.set(nodeId, basis);
   }
 
   /** A herder refused (it promised `promisedTerm` already) or could not be asked. */
@@ -121,10 +125,11 @@ export class ClaimRound {
   /**
    * The merge of the promisers' holdings; only meaningful once won. When every
    * herder promised, versions only the candidate holds are dropped (they were
-   * never acknowledged if a write needs two or more herders).
+   * never acknowledged if a write needs two or more herders); so are versions
+   * older than the promisers' highest basis that no copy of that basis holds.
    */
   plan(): MergePlan {
     const everyone = this.herders.every((id) => this.#promises.has(id) || this.#outsiders.has(id));
-    return planMerge(this.selfId, this.#promises, everyone && this.writeQuorumSize >= 2);
+    return planMerge(this.selfId, this.#promises, everyone && this.writeQuorumSize >= 2, this.#bases);
   }
 }

@@ -337,16 +337,16 @@ export class FlockLeadership {
     }
     this.counters.claims++;
     // Choose the term and promise it to ourselves, with our holdings as of that promise.
-    const { term, own } = await this.#o.gates.exclusive(flock, async () => {
+    const { term, own, basis } = await this.#o.gates.exclusive(flock, async () => {
       const promised = await this.#o.clock.promised(flock);
       const term = Math.max(promised, this.#seenTerms.get(flock) ?? 0) + 1;
       const made = await this.#o.clock.promise(flock, term, { herd: true });
       if (!made.promised) throw staleTerm(flock, made.term, 'claim');
       this.#adopt(flock);
-      return { term, own: await this.#o.store.listFlock(flock) };
+      return { term, own: await this.#o.store.listFlock(flock), basis: await this.#o.clock.basis(flock) };
     });
     const round = new ClaimRound({ flock, term, herders: asked, selfId, writeQuorum: this.#o.writeQuorum });
-    round.promise(selfId, own);
+    round.promise(selfId, own, true, basis);
     await new Promise<void>((resolve) => {
       let answered = 1;
       let grace: NodeJS.Timeout | null = null;
@@ -369,7 +369,7 @@ export class FlockLeadership {
         }
         cluster.request(nodeId, 'claim', { flock, term, adopt }, this.#o.bleetTimeoutMs).then(
           (answer) => {
-            round.promise(nodeId, answer.entries.map(fromWire), answer.herding);
+            round.promise(nodeId, answer.entries.map(fromWire), answer.herding, answer.basis);
             answered++;
             check();
           },
@@ -414,6 +414,8 @@ export class FlockLeadership {
       const purges: ItemRecord[] = plan.purge.map(purgeOf);
       await this.#applyForced(flock, [...fetched, ...purges]);
       for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
+      // This copy now holds every write acknowledged before this term.
+      await this.#o.clock.setBasis(flock, term);
       this.#leading.set(flock, {
         term,
         outsiders: new Set(round.outsiders),
@@ -426,6 +428,8 @@ export class FlockLeadership {
       });
     });
     this.#o.invalidateFlock(flock);
+    const leading = this.#leading.get(flock);
+    if (leading !== undefined) for (const nodeId of plan.identical) if (nodeId !== selfId) this.#confirmBasis(flock, leading, nodeId);
     this.#o.logger.debug({ flock, term, promisers: round.promisers, merged: fetched.length, dropped: plan.purge.length }, 'claimed a flock');
     return term;
   }
@@ -510,16 +514,27 @@ export class FlockLeadership {
         const now = this.#counted(flock, leading);
         const retry = (err as GrexError).code === 'GREX_ERR_QUORUM' && stale === null && now.length < counted.length;
         if (!retry) {
-          if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.#o.cluster.counters.quorumFailures++;
+          if ((err as GrexError).code === 'GREX_ERR_QUORUM') this.#missedQuorum(flock);
           throw stale ?? err;
         }
         await attempt(now).catch((again: unknown) => {
-          if ((again as GrexError).code === 'GREX_ERR_QUORUM') this.#o.cluster.counters.quorumFailures++;
+          if ((again as GrexError).code === 'GREX_ERR_QUORUM') this.#missedQuorum(flock);
           throw stale ?? again;
         });
       }
       if (stale !== null) throw stale;
     });
+  }
+
+  /**
+   * A write missed its quorum: it stays in this node's copy, maybe nowhere
+   * else, and jobs here would read it as if acknowledged. Step down: the next
+   * job claims the flock again, and that claim's merge decides whether the
+   * write stays (see planMerge).
+   */
+  #missedQuorum(flock: number): void {
+    this.#o.cluster.counters.quorumFailures++;
+    this.stepDown(flock, 'a write missed its quorum');
   }
 
   /**
@@ -650,6 +665,19 @@ export class FlockLeadership {
         void this.#sync(flock, leading, nodeId);
       }
     }
+  }
+
+  /**
+   * A herder's copy is now this node's state (identical at the claim, or synced):
+   * it records this term as its basis (the `herd` bleet; see planMerge). Learners
+   * get theirs when promoted. Best effort: without it, the herder only has less say
+   * in a later claim's merge.
+   */
+  #confirmBasis(flock: number, leading: Leading, nodeId: string): void {
+    if (leading.outsiders.has(nodeId)) return;
+    this.#o.cluster.request(nodeId, 'herd', { flock, term: leading.term }).catch((err: GrexError) => {
+      this.#o.logger.debug({ flock, nodeId, err: err.message }, 'confirming a herder\'s basis failed');
+    });
   }
 
   /** A caught-up learner is told it herds the flock (one at a time per flock). */
@@ -788,6 +816,7 @@ export class FlockLeadership {
         leading.synced.add(nodeId);
         this.counters.syncs++;
         for (const wake of leading.waiters.splice(0)) wake();
+        this.#confirmBasis(flock, leading, nodeId);
       }
     } catch (err) {
       if (verify) leading.verify.add(nodeId);
@@ -975,8 +1004,8 @@ export class FlockLeadership {
       if (adopting) this.#adopt(flock);
       const leading = this.#leading.get(flock);
       if (leading !== undefined && leading.term < term) this.stepDown(flock, `promised term ${term} to another node`);
-      if (!this.#herding.has(flock)) return { entries: [], herding: false };
-      return { entries: (await this.#o.store.listFlock(flock)).map(toWire), herding: true };
+      if (!this.#herding.has(flock)) return { entries: [], herding: false, basis: 0 };
+      return { entries: (await this.#o.store.listFlock(flock)).map(toWire), herding: true, basis: await this.#o.clock.basis(flock) };
     });
   }
 
@@ -1093,6 +1122,8 @@ export class FlockLeadership {
     return this.#serially(flock, async () => {
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'herd refused');
       await this.#o.clock.setHerding(flock, true);
+      // The active node of `term` made this copy identical to its own before promoting it.
+      await this.#o.clock.setBasis(flock, term);
       if (!this.#herding.has(flock)) {
         this.#adopt(flock);
         const transfer = this.transfers.get(flock);

@@ -64,7 +64,13 @@ export interface MergePlan {
  * herder's copy of the item is damaged: that copy may have been the second
  * one of an acknowledged write, so the candidate's version is kept.
  */
-export function planMerge(selfId: string, listings: ReadonlyMap<string, readonly ListingEntry[]>, dropSelfOnly = false): MergePlan {
+export function planMerge(
+  selfId: string,
+  all: ReadonlyMap<string, readonly ListingEntry[]>,
+  dropSelfOnly = false,
+  bases: ReadonlyMap<string, number> = new Map(),
+): MergePlan {
+  const listings = withoutLeftovers(all, bases);
   const best = new Map<string, { entry: ListingEntry; holder: string }>();
   const bestOthers = new Map<string, { entry: ListingEntry; holder: string }>();
   const newer = (current: { entry: ListingEntry; holder: string } | undefined, entry: ListingEntry, nodeId: string) =>
@@ -85,7 +91,7 @@ export function planMerge(selfId: string, listings: ReadonlyMap<string, readonly
       if (nodeId !== selfId && newer(bestOthers.get(id), entry, nodeId)) bestOthers.set(id, { entry, holder: nodeId });
     }
   }
-  const own = new Map((listings.get(selfId) ?? []).map((e) => [entryId(e), e]));
+  const own = new Map((all.get(selfId) ?? []).map((e) => [entryId(e), e]));
   const purge: ListingEntry[] = [];
   if (dropSelfOnly) {
     for (const [id, chosen] of [...best]) {
@@ -100,6 +106,9 @@ export function planMerge(selfId: string, listings: ReadonlyMap<string, readonly
       }
     }
   }
+  // The candidate's leftovers of older terms that no promiser's basis holds: never acknowledged.
+  const purged = new Set(purge.map(entryId));
+  for (const [id, entry] of own) if (entry.corrupt !== true && !best.has(id) && !purged.has(id)) purge.push(entry);
   const fetch = new Map<string, ListingEntry[]>();
   for (const [id, { entry, holder }] of best) {
     if (sameVersion(own.get(id), entry)) continue;
@@ -109,12 +118,36 @@ export function planMerge(selfId: string, listings: ReadonlyMap<string, readonly
   }
   const merged = sortListing([...best.values()].map((b) => b.entry));
   const identical = new Set<string>();
-  for (const [nodeId, listing] of listings) {
+  for (const [nodeId, listing] of all) {
     if (listing.length !== merged.length) continue;
     const held = new Map(listing.map((e) => [entryId(e), e]));
     if (merged.every((e) => sameVersion(held.get(entryId(e)), e))) identical.add(nodeId);
   }
   return { merged, fetch, purge, identical };
+}
+
+/**
+ * The listings a merge may choose from, given each promiser's basis (the
+ * highest term whose active node's state its copy was made from: it won that
+ * claim, or that active node promoted it). That active node's merge held every
+ * write acknowledged before its term, and a copy made from it holds them still
+ * (or newer versions). So a version of an older term that a copy with the
+ * highest basis does not hold was never acknowledged — the leftover of an
+ * active node cut off before that term — and is left out, whoever holds it.
+ * Versions of that term or later are merged as usual. Damaged copies stay.
+ */
+function withoutLeftovers(
+  listings: ReadonlyMap<string, readonly ListingEntry[]>,
+  bases: ReadonlyMap<string, number>,
+): ReadonlyMap<string, readonly ListingEntry[]> {
+  let basis = 0;
+  for (const nodeId of listings.keys()) basis = Math.max(basis, bases.get(nodeId) ?? 0);
+  if (basis === 0) return listings;
+  const kept = new Map<string, readonly ListingEntry[]>();
+  for (const [nodeId, listing] of listings) {
+    kept.set(nodeId, (bases.get(nodeId) ?? 0) === basis ? listing : listing.filter((e) => e.corrupt === true || e.term >= basis));
+  }
+  return kept;
 }
 
 export interface SyncPlan {

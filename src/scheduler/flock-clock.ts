@@ -24,6 +24,8 @@ interface FlockState {
   reserved: number;
   /** This node herds the flock, durable (see cluster/herding.ts). */
   herding: boolean;
+  /** The term whose active node's state this copy was made from, durable (see cluster/claim-round.ts). */
+  basis: number;
   /** Metadata writes of this flock, one after the other. */
   writing: Promise<void>;
 }
@@ -54,7 +56,7 @@ export class FlockClock {
   async #load(flock: number): Promise<FlockState> {
     const meta = await this.#store.readFlockMeta(flock);
     const reserved = meta?.seqReserved ?? 0;
-    return { term: meta?.term ?? 0, next: reserved + 1, reserved, herding: meta?.herding === true, writing: Promise.resolve() };
+    return { term: meta?.term ?? 0, next: reserved + 1, reserved, herding: meta?.herding === true, basis: meta?.basis ?? 0, writing: Promise.resolve() };
   }
 
   /**
@@ -63,15 +65,22 @@ export class FlockClock {
    * One write at a time per flock, so each decision sees the state the
    * previous write left.
    */
-  #persist(flock: number, state: FlockState, update: () => { term: number; seqReserved: number; herding?: boolean } | null): Promise<boolean> {
+  #persist(
+    flock: number,
+    state: FlockState,
+    update: () => { term: number; seqReserved: number; herding?: boolean; basis?: number } | null,
+  ): Promise<boolean> {
     const write = state.writing.then(async () => {
       const change = update();
       if (change === null) return false;
-      const meta = { ...change, herding: change.herding ?? state.herding };
+      const herding = change.herding ?? state.herding;
+      // A copy that is dropped is the basis of nothing.
+      const meta = { ...change, herding, basis: herding ? (change.basis ?? state.basis) : 0 };
       await this.#store.writeFlockMeta(flock, meta);
       state.term = Math.max(state.term, meta.term);
       state.reserved = Math.max(state.reserved, meta.seqReserved);
       state.herding = meta.herding;
+      state.basis = meta.basis;
       return true;
     });
     state.writing = write.then(
@@ -108,6 +117,21 @@ export class FlockClock {
   async setHerding(flock: number, herding: boolean): Promise<void> {
     const state = await this.#state(flock);
     await this.#persist(flock, state, () => (state.herding === herding ? null : { term: state.term, seqReserved: state.reserved, herding }));
+  }
+
+  /** The term whose active node's state this node's copy was made from (0: unknown). */
+  async basis(flock: number): Promise<number> {
+    return (await this.#state(flock)).basis;
+  }
+
+  /**
+   * Records durably that this node's copy of the flock is the state of term
+   * `term`'s active node: it won that term's claim and merged, or that active
+   * node made it identical and promoted it. Never lowered.
+   */
+  async setBasis(flock: number, term: number): Promise<void> {
+    const state = await this.#state(flock);
+    await this.#persist(flock, state, () => (term <= state.basis || !state.herding ? null : { term: state.term, seqReserved: state.reserved, basis: term }));
   }
 
   /**

@@ -55,6 +55,11 @@ export interface FlockMeta {
   seqReserved: number;
   /** This node herds the flock (holds it and counts toward its quorums); absent: false. */
   herding?: boolean;
+  /**
+   * The highest term whose active node's state this node's copy was made from (it won that
+   * term's claim, or was promoted by that term's active node); absent: 0. See claim-round.ts.
+   */
+  basis?: number;
 }
 
 export interface ItemStoreOptions {
@@ -858,7 +863,12 @@ export class ItemStore {
 
 // Flock metadata: one line of JSON, then the CRC-32 of that line in hex.
 function encodeFlockMeta(meta: FlockMeta): Uint8Array {
-  const line = JSON.stringify({ term: meta.term, seqReserved: meta.seqReserved, ...(meta.herding === true ? { herding: true } : {}) });
+  const line = JSON.stringify({
+    term: meta.term,
+    seqReserved: meta.seqReserved,
+    ...(meta.herding === true ? { herding: true } : {}),
+    ...(meta.basis !== undefined && meta.basis > 0 ? { basis: meta.basis } : {}),
+  });
   return Buffer.from(`${line}\n${crc32(line).toString(16)}\n`, 'utf8');
 }
 
@@ -875,5 +885,6 @@ function decodeFlockMeta(bytes: Uint8Array, flock: number): FlockMeta {
   if (value === null || typeof value !== 'object' || !Number.isSafeInteger(value.term) || !Number.isSafeInteger(value.seqReserved)) {
     throw corrupt();
   }
-  return { term: value.term!, seqReserved: value.seqReserved!, ...(value.herding === true ? { herding: true } : {}) };
+  const basis = Number.isSafeInteger(value.basis) && value.basis! > 0 ? { basis: value.basis! } : {};
+  return { term: value.term!, seqReserved: value.seqReserved!, ...(value.herding === true ? { herding: true } : {}), ...basis };
 }

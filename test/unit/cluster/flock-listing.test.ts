@@ -247,6 +247,80 @@ describe('planMerge', () => {
   }
 });
 
+describe('planMerge with bases', () => {
+  test("a version of an older term that the highest basis's copy lacks is a leftover: left out, the candidate's purged", () => {
+    // a led term 1 and was cut off holding an unacknowledged x@1.4 and lonely@1.5; b won term 2
+    // (basis 2) from b and c, and wrote nothing. a claims again with b only (c is slow).
+    const byNode = listings({ a: [e('b', 'x', 1, 4), e('b', 'lonely', 1, 5)], b: [e('b', 'x', 1, 3)] });
+    const plan = planMerge('a', byNode, false, new Map([['a', 1], ['b', 2]]));
+    assert.deepEqual(show(plan.merged), ['b/x@1.3']);
+    assert.deepEqual(show(plan.purge), ['b/lonely@1.5']);
+    assert.deepEqual(fetchOf(plan.fetch), { b: ['b/x@1.3'] });
+    assert.deepEqual([...plan.identical], ['b']);
+    // Without bases the leftover would win.
+    assert.deepEqual(show(planMerge('a', byNode).merged), ['b/lonely@1.5', 'b/x@1.4']);
+  });
+
+  test('versions of the basis term or later are merged as usual, and equal bases share the say', () => {
+    const byNode = listings({
+      a: [e('b', 'x', 2, 9), e('b', 'y', 1, 2)],
+      b: [e('b', 'x', 2, 7), e('b', 'y', 1, 3)],
+      c: [e('b', 'x', 2, 8), e('b', 'z', 1, 6)],
+    });
+    const plan = planMerge('a', byNode, false, new Map([['a', 1], ['b', 2], ['c', 2]]));
+    assert.deepEqual(show(plan.merged), ['b/x@2.9', 'b/y@1.3', 'b/z@1.6']);
+    assert.deepEqual(fetchOf(plan.fetch), { b: ['b/y@1.3'], c: ['b/z@1.6'] });
+    assert.deepEqual(plan.purge, []);
+  });
+
+  for (const n of [3, 5]) {
+    test(`seeded, ${n} herders: terms claimed by random majorities with bases, writes acknowledged or not: every merge holds every acknowledged write`, () => {
+      const majority = Math.floor(n / 2) + 1;
+      const herders = Array.from({ length: n }, (_, i) => `h${i}`);
+      const keys = ['p', 'q', 'r', 's'].map((itemKey) => ({ bucketKey: 'u', itemKey }));
+      let leftoversDropped = 0;
+      for (let seed = 1; seed <= 120; seed++) {
+        const rand = prng(seed * 104_729 + n);
+        const held = new Map(herders.map((h) => [h, [] as ListingEntry[]]));
+        const bases = new Map(herders.map((h) => [h, 0]));
+        const acked = new Map<string, ListingEntry>();
+        const set = (h: string, x: ListingEntry) => held.set(h, sortListing([...held.get(h)!.filter((y) => id(y) !== id(x)), x]));
+        let seq = 0;
+        for (let term = 1; term <= 10; term++) {
+          // A leader claims from a random majority (itself included) and merges.
+          const promisers = shuffled(herders, rand).slice(0, majority + Math.floor(rand() * (n - majority + 1)));
+          const leader = promisers[0]!;
+          const plan = planMerge(leader, new Map(promisers.map((h) => [h, held.get(h)!])), false, bases);
+          for (const w of acked.values()) {
+            const m = plan.merged.find((x) => id(x) === id(w));
+            assert.ok(m !== undefined && compareEntryVersions(m, w) >= 0, `seed ${seed} term ${term}: ${id(w)}@${v(w)} lost by the claim`);
+          }
+          if (plan.purge.length > 0 || show(planMerge(leader, new Map(promisers.map((h) => [h, held.get(h)!]))).merged).join() !== show(plan.merged).join()) leftoversDropped++;
+          held.set(leader, applyMerge(held.get(leader)!, plan.fetch, plan.purge));
+          bases.set(leader, term);
+          // Identical promisers are told their basis, best effort.
+          for (const h of plan.identical) if (h !== leader && rand() < 0.5) bases.set(h, term);
+          // Writes: each reaches the leader and random others; acknowledged with a majority.
+          for (let w = 0; w < 6; w++) {
+            const key = keys[Math.floor(rand() * keys.length)]!;
+            const write = e(key.bucketKey, key.itemKey, term, ++seq);
+            const reach = 1 + Math.floor(rand() * n);
+            for (const h of [leader, ...shuffled(herders.filter((x) => x !== leader), rand)].slice(0, reach)) set(h, write);
+            if (reach >= majority) acked.set(id(write), write);
+          }
+          // Now and then the leader syncs a herder: identical to it, basis this term.
+          for (const h of herders) {
+            if (h === leader || rand() >= 0.3) continue;
+            held.set(h, [...held.get(leader)!]);
+            bases.set(h, term);
+          }
+        }
+      }
+      assert.ok(leftoversDropped >= 5, `bases changed only ${leftoversDropped} merges: the simulation does not exercise them`);
+    });
+  }
+});
+
 describe('planSync', () => {
   test('entries whose version differs from the active node, or that the herder lacks, are fetched', () => {
     const active = [e('b', 'newer', 2, 5), e('b', 'missing', 1, 2), e('b', 'same', 1, 3), e('b', 'deleted', 2, 6, { tombstone: true }), e('b', 'older', 1, 1)];

@@ -108,4 +108,35 @@ describe('FlockClock over a filesystem store', () => {
     assert.ok(next!.seq > 40 && next!.seq > handed.at(-1)!.seq, `seq ${next!.seq} after a restart`);
     await second.close();
   });
+
+  test('a basis is recorded only while herding, never lowered, survives a reopen, and is forgotten when the copy is dropped', async (t) => {
+    const dir = await tempDir(t);
+    const open = async () => {
+      const store = new ItemStore(new FsBackend({ dir, fsync: 'always' }));
+      await store.open();
+      return store;
+    };
+    const first = await open();
+    const clock = new FlockClock(first);
+    await clock.setBasis(FLOCK, 2);
+    assert.equal(await clock.basis(FLOCK), 0, 'a node that does not herd the flock has no basis');
+    await clock.promise(FLOCK, 3, { herd: true });
+    await clock.setBasis(FLOCK, 3);
+    await clock.setBasis(FLOCK, 2);
+    assert.equal(await clock.basis(FLOCK), 3, 'never lowered');
+    await clock.promise(FLOCK, 5);
+    assert.equal(await clock.basis(FLOCK), 3, 'a promise keeps it');
+    await first.close();
+
+    const second = await open();
+    const again = new FlockClock(second);
+    assert.equal(await again.basis(FLOCK), 3);
+    assert.equal(await again.promised(FLOCK), 5);
+    await again.setHerding(FLOCK, false);
+    assert.equal(await again.basis(FLOCK), 0, 'a dropped copy is the basis of nothing');
+    await second.close();
+    const third = await open();
+    assert.equal(await new FlockClock(third).basis(FLOCK), 0);
+    await third.close();
+  });
 });

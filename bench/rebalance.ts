@@ -7,7 +7,7 @@
  *
  * Per `--transfer-mbps` value, a fresh run: three `grex start` processes
  * (default options but `--replicas` and `--transfer-mbps`, jobs from
- * bench/jobs), seeded with `customers` lists of `records` records (~12 KB
+ * bench/jobs), seeded with `customers` lists of `records` records (~7.5 KiB
  * each at 200) by PUT; a steady load of append-record jobs (bench/rebalance-load.ts,
  * a worker thread) runs a warm-up, then a baseline window, then a fourth
  * node starts and joins through the first. The farm is settled when every
@@ -269,7 +269,8 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
     const failed = once(worker, 'error').then(([err]) => Promise.reject(err as Error));
     failed.catch(() => {});
     scope.after(() => worker.terminate());
-    await sleep(options.quick ? 500 : 3000);
+    // Warm-up: the nodes still write the seeded items' files behind their logs for a while.
+    await sleep(options.quick ? 500 : 10_000);
     worker.postMessage({ phase: 'baseline' });
     await sleep(options.baselineSec * 1000);
 
@@ -385,10 +386,14 @@ function reportBody(options: Options, runs: RunResult[], command: string): strin
 
 A fourth node joins three, then (unless \`--no-leave\`) one of the first
 three leaves with \`POST /cluster/leave\`, while jobs run. Three \`grex start\`
-processes with default options but \`--replicas ${options.replicas}\` (every
+processes with default options but \`--replicas ${options.replicas}\`${
+    options.replicas === 3
+      ? ` (the default: every
 flock on every node; with four nodes each flock needs 3 of them, so the
-newcomer copies about 3/4 of the data and becomes the active node of about
-a quarter of the flocks) and \`--transfer-mbps\` as in the first column (the
+newcomer copies about 3/4 of the data, becomes the active node of about a
+quarter of the flocks, and each old node drops a quarter)`
+      : ''
+  } and \`--transfer-mbps\` as in the first column (the
 rate limit of copies *into* a node, MiB/s, default 64). Seeded with
 ${options.customers.toLocaleString('en-US')} customer lists of ${options.records} records
 (${fixed(first.seedBytes / options.customers / 1024)} KiB each, ${fixed(first.seedBytes / MIB)} MiB

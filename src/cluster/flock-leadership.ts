@@ -632,6 +632,8 @@ export class FlockLeadership {
     }
     this.#dropNext();
     this.#sweepOne();
+    // A copy to a node that herds the flock now, or is no longer to learn it, is over (GET /cluster showed it for good).
+    for (const flock of this.transfers.keys()) if (this.#herding.has(flock) || !this.mayStore(flock)) this.transfers.delete(flock);
     // What this node must copy changes with the map: announce it (routing then avoids it).
     if (!this.#announce && !sameFlocks(cluster.toLearn(this.#herding), this.#learning)) this.#announce = true;
     if (this.#announce) this.announceNow();
@@ -1041,6 +1043,8 @@ export class FlockLeadership {
     verify = false,
     progress: { page?: number | undefined; pages?: number | undefined } = {},
   ): Promise<{ fetched: number; purged: number }> {
+    // A node no longer meant to hold the flock (the active node's view lags) refuses before it shows a transfer.
+    this.#assertStores(flock);
     if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'sync refused');
     // Verified (every record read and checked) when anti-entropy found this herder different.
     const own = await this.#o.store.listFlock(flock, verify ? { from, to, verify, pace: this.#pace } : { from, to });

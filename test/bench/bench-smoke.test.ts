@@ -1,6 +1,7 @@
-// Smoke runs of the benchmark scripts (npm run bench, bench:original, bench:memory): each runs for a
-// few seconds on tiny sizes, writing to a copy of docs/benchmarks.md in a temp folder, and must produce
-// every row with a nonzero rate and no errors. The numbers themselves are not checked (benchmarks, not tests).
+// Smoke runs of the benchmark scripts (npm run bench, bench:original, bench:memory, bench:rebalance): each
+// runs for a few seconds on tiny sizes, writing to a copy of docs/benchmarks.md in a temp folder, and must
+// produce every row with a nonzero rate and no errors (rebalance: a new node that herds flocks and no lost
+// acknowledged write). The numbers themselves are not checked (benchmarks, not tests).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -52,9 +53,10 @@ async function outFolder(t: TestContext, name: string): Promise<string> {
 
 test('the benchmark scripts run and report every row with a rate and no errors', async (t) => {
   const before = await readFile(join(repoRoot, 'docs', 'benchmarks.md'), 'utf8');
-  const [httpOut, originalOut, memoryOut] = await Promise.all(['http', 'original', 'memory'].map((name) => outFolder(t, name)));
-  // Three at once: together they take about as long as the HTTP one alone.
+  const [httpOut, originalOut, memoryOut, rebalanceOut] = await Promise.all(['http', 'original', 'memory', 'rebalance'].map((name) => outFolder(t, name)));
+  // All at once: together they take about as long as the HTTP one alone.
   await Promise.all([
+    runScript('rebalance.js', ['--quick', '--customers', '100', '--out', rebalanceOut!]),
     runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.3', '--warmup', '0', '--connections', '8', '--out', httpOut!]),
     runScript('original-workload.js', ['--quick', '--buckets', '3', '--records', '2000', '--duration', '0.3', '--out', originalOut!]),
     runScript('memory.js', ['--quick', '--buckets', '300', '--first', '100', '--connections', '8', '--settle', '0.2', '--out', memoryOut!]),
@@ -99,4 +101,27 @@ test('the benchmark scripts run and report every row with a rate and no errors',
     assert.ok(number(row[2]!) > 0, `memory row ${row.join(' | ')}`);
     assert.equal(row[3], '0');
   }
+
+  const rebalance = section(await readFile(join(rebalanceOut!, 'benchmarks.md'), 'utf8'), 'rebalance');
+  const steps = tableAfter(rebalance, '### Join and leave');
+  assert.deepEqual(
+    steps.map((r) => r[0]),
+    ['join', 'leave'],
+  );
+  for (const row of steps) {
+    assert.ok(number(row[2]!) > 0, `${row[0]}: settled after ${row[2]}`);
+    assert.ok(number(row[4]!) > 0 && number(row[5]!) > 0, `${row[0]}: copied ${row[4]} MiB in ${row[5]} flocks`);
+    assert.ok(number(row[6]!) > 0 && number(row[8]!) > 0, `${row[0]}: MiB/s ${row[6]}, per flock ${row[8]}`);
+  }
+  assert.match(steps[1]![3]!, /\(exit 0\)$/, 'the leaving node stopped by itself');
+  const phases = tableAfter(rebalance, '### Jobs');
+  assert.deepEqual(
+    phases.map((r) => r[1]),
+    ['baseline', 'join', 'after join', 'leave', 'after leave'],
+  );
+  for (const row of phases.slice(0, 2)) assert.ok(number(row[3]!) > 0 && number(row[6]!) > 0, `jobs ${row[1]}: ${row.join(' | ')}`);
+  const [checks] = tableAfter(rebalance, '### Checks');
+  assert.ok(number(checks![1]!) > 0, `the new node herds ${checks![1]} flocks`);
+  assert.ok(number(checks![2]!) > 0, `acknowledged appends checked: ${checks![2]}`);
+  assert.equal(checks![3], '0', 'no acknowledged append was lost');
 });

@@ -1,0 +1,69 @@
+// GET /cluster lists the flocks being copied to a node (`transfers`). A sync
+// that reaches a node no longer meant to hold the flock (the active node's
+// view lagged behind a join) is refused without leaving an entry, and an
+// entry whose flock the node stops learning goes at the next tick: before,
+// one such entry stayed for good and a farm never looked settled.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ClusterNode } from '../../../src/cluster/cluster-node.js';
+import { FlockGates } from '../../../src/cluster/flock-gate.js';
+import { FlockLeadership } from '../../../src/cluster/flock-leadership.js';
+import { createLogger } from '../../../src/log.js';
+import { FlockClock } from '../../../src/scheduler/flock-clock.js';
+import { ItemStore } from '../../../src/store/item-store.js';
+import { MemoryBackend } from '../../../src/store/memory-backend.js';
+import { waitFor } from '../../helpers/wait-for.js';
+
+const F = 3;
+
+async function node(route: { learners: string[]; target: string[] }) {
+  const store = new ItemStore(new MemoryBackend());
+  const clock = new FlockClock(store);
+  const cluster = {
+    flocks: F + 1,
+    route: () => ({ flock: F, herders: ['d', 'a'], active: 'd', ...route }),
+    isFresh: () => false,
+    toLearn: () => [],
+    setHerding: () => {},
+    isLive: () => true,
+    linkTo: () => undefined,
+  } as unknown as ClusterNode;
+  const leadership = new FlockLeadership({
+    selfId: 'c',
+    cluster,
+    clock,
+    store,
+    gates: new FlockGates(),
+    writeQuorum: 'majority',
+    invalidateFlock: () => {},
+    invalidateBucket: () => {},
+    inBucket: (_bucketKey, work) => work(),
+    antiEntropyMs: 60_000,
+    antiEntropyMbps: 8,
+    transferMbps: 64,
+    bleetTimeoutMs: 1000,
+    logger: createLogger({ level: 'silent' }),
+  });
+  await leadership.loadHerding();
+  return leadership;
+}
+
+test('a sync to a node that is not to hold the flock is refused and shows no transfer', async () => {
+  const leadership = await node({ learners: [], target: ['d', 'a'] });
+  await assert.rejects(leadership.onSync(F, 2, null, null, [], 'd', false, { page: 0, pages: 1 }), (err: { code?: string }) => err.code === 'GREX_ERR_NOT_HERDER');
+  assert.equal(leadership.transfers.size, 0);
+});
+
+test('a transfer entry goes once the node no longer learns the flock', async (t) => {
+  const route = { learners: ['c'], target: ['d', 'a', 'c'] };
+  const leadership = await node(route);
+  // A learner: the first page (nothing to fetch) is taken and shows as a transfer.
+  await leadership.onSync(F, 2, null, null, [], 'd', false, { page: 0, pages: 2 });
+  assert.deepEqual([...leadership.transfers.keys()], [F]);
+  // The map moved on: c is no longer a target of the flock.
+  route.learners = [];
+  route.target = ['d', 'a'];
+  leadership.start(10);
+  t.after(() => leadership.stop());
+  await waitFor(() => leadership.transfers.size === 0, { what: 'the stale transfer entry to go' });
+});

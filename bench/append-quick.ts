@@ -5,7 +5,7 @@
  * and keeps the last 200.
  *
  *   npm run build && node dist/bench/append-quick.js [--job append|put] [--seconds 10]
- *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3] [--cli <main.js>]
+ *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3] [--cli <grex.cjs>]
  *        [--node-args "<more grex start flags>"]
  *
  * `--job append` uses ctx.append (only the new record is persisted and
@@ -66,7 +66,7 @@ interface Node {
 }
 
 function startNode(args: string[], nodeArgs: string[]): Promise<Node> {
-  const cli = arg('cli', fileURLToPath(new URL('../src/cli/main.js', import.meta.url)));
+  const cli = arg('cli', fileURLToPath(new URL('../src/cli/grex.cjs', import.meta.url)));
   const child = spawn(process.execPath, [...nodeArgs, cli, 'start', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   return new Promise((resolve, reject) => {

@@ -80,12 +80,11 @@ export const OPTIONS = {
   }),
   coalesceMs: option({
     schema: number(z.number().int().min(0).max(3_600_000)),
-    // 0 until a known bug is fixed: with a delay, a forced purge (a dropped flock's items) can stay unapplied.
-    default: () => 0,
+    default: () => 5000,
     flag: 'coalesce-ms',
     env: 'GREX_COALESCE_MS',
     description:
-      'How long a changed item may wait before it is written to its item file (it is durable in the write-ahead log before): the writes of a hot item in that time cost one file write. 0: write at once (the default for now: with a delay, the removal of a dropped flock\'s items can stay pending until the node restarts). A quarter of the pending-write memory (64 MiB) in use also writes at once.',
+      'How long a changed item may wait before it is written to its item file (it is durable in the write-ahead log before): the writes of a hot item in that time cost one file write. 0: write at once. A quarter of the pending-write memory (64 MiB) in use also writes at once.',
   }),
   jobs: option({
     schema: z.string().min(1),

@@ -10,15 +10,8 @@
  */
 import type { CacheStats } from '../workers/protocol.js';
 
-export interface CacheTotals {
-  hits: number;
-  misses: number;
-  evictions: number;
-  /** Estimated bytes of decoded objects held now. */
-  bytes: number;
-  maxBytes: number;
-  items: number;
-}
+/** A node's totals have the shape of one thread's counts. */
+export type CacheTotals = Omit<CacheStats, 'threadId' | 'buckets'>;
 
 const ZERO: CacheTotals = { hits: 0, misses: 0, evictions: 0, bytes: 0, maxBytes: 0, items: 0 };
 

@@ -111,6 +111,8 @@ interface PendingItem {
 }
 
 const APPLY_BATCH = 16;
+/** Item files written at once when nothing is urgent, so the log's own I/O rarely waits for a thread of libuv's pool. */
+const APPLY_BATCH_CALM = 4;
 /** Headers of item files this store wrote last, remembered (see #written). */
 const WRITTEN_HEADERS_MAX = 65_536;
 const APPLY_RETRY_MS = 1000;
@@ -586,12 +588,17 @@ export class ItemStore {
       entry.bytes += entry.deltas.heldBytes - before;
       this.#pendingBytes += entry.deltas.heldBytes - before;
     } else {
+      let since: number | undefined;
       if (entry !== undefined) {
         // Out-of-order arrivals of one item keep the newer; a forced record always wins.
         if (!force && compareVersions(tipVersion(entry), record.version) > 0) return true;
+        since = entry.since;
         this.#dropPending(id, entry);
       }
       entry = this.#newEntry(id, flock, record, record, 0);
+      // The item keeps its place in line and the time it started waiting: were a replacement to
+      // restart the clock, an item rewritten faster than the delay would hold back all behind it.
+      if (since !== undefined) entry.since = since;
       entry.baseSegments.push(segment);
       entry.bytes += heldBytes(record);
       this.#pendingBytes += heldBytes(record);
@@ -696,7 +703,7 @@ export class ItemStore {
           break;
         }
         batch.push(id);
-        if (batch.length === APPLY_BATCH) break;
+        if (batch.length === (urgent ? APPLY_BATCH : APPLY_BATCH_CALM)) break;
       }
       if (batch.length === 0) break;
       for (const id of batch) this.#toApply.delete(id);
@@ -761,6 +768,8 @@ export class ItemStore {
       if (typeof target === 'object') entry.fileSize = target.payload.byteLength;
       entry.since = Date.now();
       this.#resize(entry);
+      // To the back of the line with its new time, so the line stays in order of waiting.
+      this.#toApply.delete(id);
       this.#toApply.add(id);
     } catch (err) {
       // The records stay pending (reads still see them) and in the log; try again later.

@@ -18,7 +18,7 @@ import { BleetHandshake, decodeAuthFrame } from '../../src/cluster/bleet-auth.js
 import { BLEET_PROTOCOL, decodeFrame, encodeFrame } from '../../src/cluster/bleet-messages.js';
 import { postJob, requestJson } from '../helpers/http.js';
 import { bucketLedBy, inSync, startMemoryCluster } from '../helpers/memory-cluster.js';
-import { bucketActiveOn, startClusterProcess, startProcessCluster } from '../helpers/process-cluster.js';
+import { bucketActiveOn, localVersions, startClusterProcess, startProcessCluster } from '../helpers/process-cluster.js';
 import type { NodeProcess } from '../helpers/processes.js';
 import { suiteContext } from '../helpers/suite.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -55,16 +55,6 @@ describe('peer authentication, in process', () => {
     assert.deepEqual((await a.submit(bucket, 'counter')).result, { count: 2 });
   });
 });
-
-async function localVersions(nodes: readonly NodeProcess[], bucket: string): Promise<(string | null)[]> {
-  return Promise.all(
-    nodes.map(async (n) => {
-      const res = await fetch(`${n.url}/buckets/${bucket}/items/count?local=true`);
-      await res.arrayBuffer();
-      return res.status === 200 ? res.headers.get('grex-version') : null;
-    }),
-  );
-}
 
 /** A WebSocket to a node's bleet port that records every frame and the close. */
 async function rawBleetSocket(url: string) {

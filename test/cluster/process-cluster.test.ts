@@ -10,20 +10,10 @@ import { before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { GrexClient } from '../../src/client/grex-client.js';
 import { postJob, requestJson } from '../helpers/http.js';
-import { bucketActiveOn, startProcessCluster, waitForInSync } from '../helpers/process-cluster.js';
+import { bucketActiveOn, localVersions, startProcessCluster, waitForInSync } from '../helpers/process-cluster.js';
 import type { NodeProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { suiteContext } from '../helpers/suite.js';
-
-async function localVersions(nodes: readonly NodeProcess[], bucket: string): Promise<(string | null)[]> {
-  return Promise.all(
-    nodes.map(async (n) => {
-      const res = await fetch(`${n.url}/buckets/${bucket}/items/count?local=true`);
-      await res.arrayBuffer();
-      return res.status === 200 ? res.headers.get('grex-version') : null;
-    }),
-  );
-}
 
 async function forwards(nodes: readonly NodeProcess[]): Promise<number> {
   const views = await Promise.all(nodes.map(async (n) => (await requestJson(`${n.url}/cluster`)).body));

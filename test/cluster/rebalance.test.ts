@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runCounter } from '../fault/harness.js';
-import { Checker } from '../helpers/checker.js';
+import { startCounterLoad } from '../helpers/counter-load.js';
 import { requestJson } from '../helpers/http.js';
 import { waitForSettled } from '../helpers/process-cluster.js';
 import { clusterView as view, counterOf as finalCount, holdsOnlyWhatItHerds, startDataNode as startNode, waitForFarm } from '../helpers/rebalance.js';
@@ -24,27 +24,15 @@ describe('rebalancing', () => {
     }
     await waitForFarm([a, b, c], 'three nodes herding every claimed flock');
 
-    // Load: one sequential client per bucket, each job sent to a random node of `targets`.
-    const checker = new Checker();
-    let targets = [a, b, c];
-    let running = true;
+    // Load: one sequential client per bucket, each job sent to the next node of `targets`.
     const buckets = Array.from({ length: 6 }, (_, i) => `load-${i}`);
-    let round = 0;
-    const clients = buckets.map(async (bucket) => {
-      while (running) {
-        const node = targets[round++ % targets.length]!;
-        const outcome = await runCounter(node.proc.url, bucket);
-        if ('count' in outcome) checker.acknowledged(bucket, outcome.count);
-        else if (outcome.sent) checker.failed(bucket, outcome.code);
-        else checker.failed(bucket, 'GREX_ERR_NOT_READY');
-      }
-    });
-    const acknowledged = () => [...checker.buckets.values()].reduce((sum, h) => sum + h.acknowledged, 0);
+    const load = startCounterLoad(buckets, [a, b, c].map((n) => n.proc.url));
+    const { acknowledged, checker } = load;
     await waitFor(() => acknowledged() >= 30, { what: 'the load to run' });
 
     // 1. A fourth node joins: it copies its share, the nodes that lost flocks drop them.
     const d = await startNode(t, 'd', a, extra);
-    targets = [a, b, c, d];
+    load.targets = [a, b, c, d].map((n) => n.proc.url);
     const joined = await waitForFarm([a, b, c, d], 'd to herd its share');
     assert.ok(joined.find((v) => v.members.length === 4), 'four members');
     assert.ok((await view(d)).counters.flocksPromoted >= 0);
@@ -54,7 +42,7 @@ describe('rebalancing', () => {
     await waitFor(() => acknowledged() >= before + 20, { what: 'jobs to go on after the join' });
 
     // 2. b leaves: its flocks are handed over, then it stops by itself (exit 0).
-    targets = [a, c, d];
+    load.targets = [a, c, d].map((n) => n.proc.url);
     const left = await requestJson(`${b.proc.url}/cluster/leave`, { method: 'POST' });
     assert.equal(left.status, 202);
     assert.equal(await b.proc.stop('SIGCONT'), 0, 'b stopped after handing over');
@@ -62,7 +50,7 @@ describe('rebalancing', () => {
     for (const node of [a, c, d]) await holdsOnlyWhatItHerds(node);
 
     // 3. c dies and is removed: its flocks are copied again until each has two herders.
-    targets = [a, d];
+    load.targets = [a, d].map((n) => n.proc.url);
     await c.proc.stop('SIGKILL');
     await waitFor(async () => (await Promise.all([a, d].map(view))).every((v) => v.members.find((m) => m.nodeId === 'c')?.state === 'dead'), {
       what: 'c declared dead',
@@ -75,8 +63,7 @@ describe('rebalancing', () => {
     const afterRemove = acknowledged();
     await waitFor(() => acknowledged() >= afterRemove + 20, { what: 'jobs to go on after the removal' });
 
-    running = false;
-    await Promise.all(clients);
+    await load.stop();
     const finals = new Map<string, number>();
     for (const bucket of buckets) finals.set(bucket, await finalCount(a, bucket));
     assert.deepEqual(checker.problems(finals), [], checker.summary());

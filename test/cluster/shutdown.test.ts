@@ -3,8 +3,7 @@
 // acknowledged job is lost and the others take over without waiting to see it dead.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { runCounter } from '../fault/harness.js';
-import { Checker } from '../helpers/checker.js';
+import { startCounterLoad } from '../helpers/counter-load.js';
 import { waitForSettled } from '../helpers/process-cluster.js';
 import { counterOf, startDataNode } from '../helpers/rebalance.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -17,23 +16,12 @@ describe('graceful shutdown', () => {
     const [b, c] = await Promise.all([startDataNode(t, 'b', a, extra), startDataNode(t, 'c', a, extra)]);
     await waitForSettled([a, b, c].map((n) => n.proc));
 
-    const checker = new Checker();
     const buckets = Array.from({ length: 8 }, (_, i) => `term-${i}`);
-    let targets = [a, b, c];
-    let running = true;
-    let round = 0;
-    const clients = buckets.map(async (bucket) => {
-      while (running) {
-        const node = targets[round++ % targets.length]!;
-        const outcome = await runCounter(node.proc.url, bucket);
-        if ('count' in outcome) checker.acknowledged(bucket, outcome.count);
-        else checker.failed(bucket, outcome.sent ? outcome.code : 'GREX_ERR_NOT_READY');
-      }
-    });
-    const acknowledged = () => [...checker.buckets.values()].reduce((sum, h) => sum + h.acknowledged, 0);
+    const load = startCounterLoad(buckets, [a, b, c].map((n) => n.proc.url));
+    const { acknowledged, checker } = load;
     await waitFor(() => acknowledged() >= 80, { what: 'the load to run' });
 
-    targets = [b, c];
+    load.targets = [b, c].map((n) => n.proc.url);
     const started = Date.now();
     assert.equal(await a.proc.stop('SIGTERM'), 0, a.proc.output().slice(-2000));
     const stoppedInMs = Date.now() - started;
@@ -43,8 +31,7 @@ describe('graceful shutdown', () => {
     const after = acknowledged();
     await waitFor(() => acknowledged() >= after + 80, { what: 'jobs to go on on b and c', timeoutMs: 20_000 });
 
-    running = false;
-    await Promise.all(clients);
+    await load.stop();
     const finals = new Map<string, number>();
     for (const bucket of buckets) finals.set(bucket, await counterOf(b, bucket));
     assert.deepEqual(checker.problems(finals), [], checker.summary());

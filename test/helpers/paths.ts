@@ -9,4 +9,4 @@ export const exampleJobs = join(repoRoot, 'jobs');
 /** Jobs written for tests (TypeScript and JavaScript). */
 export const fixtureJobs = join(repoRoot, 'test', 'fixtures', 'jobs');
 /** The compiled CLI. */
-export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'grex.cjs');

@@ -76,3 +76,14 @@ export async function waitForInSync(active: NodeProcess, bucket: string, herders
     { what: `${herders.join(', ')} in sync for flock ${flock}`, timeoutMs: 30_000 },
   );
 }
+
+/** The version of a bucket's `count` item each node holds itself (null: none). */
+export async function localVersions(nodes: readonly NodeProcess[], bucket: string): Promise<(string | null)[]> {
+  return Promise.all(
+    nodes.map(async (n) => {
+      const res = await fetch(`${n.url}/buckets/${bucket}/items/count?local=true`);
+      await res.arrayBuffer();
+      return res.status === 200 ? res.headers.get('grex-version') : null;
+    }),
+  );
+}

@@ -5,14 +5,12 @@
 // the next one, byte for byte the item the live store held, and a second replay
 // gives the same.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { itemCodec } from '../../src/codec.js';
 import { DELTA_BUCKET, DELTA_FLOCK, DELTA_ITEM, expectedList, openDeltaStore } from '../fixtures/delta-writer.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { runWriterUntilKilled } from '../helpers/kill-writer.js';
 
 const writer = fileURLToPath(new URL('../fixtures/delta-writer.js', import.meta.url));
 
@@ -32,20 +30,9 @@ describe('appends under SIGKILL', () => {
     const dir = await tempDir(t);
     let lastAck = 0;
     for (let kill = 0; kill < 8; kill++) {
-      const child = spawn(process.execPath, [writer, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      t.after(() => void child.kill('SIGKILL'));
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-      const acks = () => [...out.matchAll(/^ack (\d+)$/gm)].map((m) => Number(m[1]));
       // Vary how long it runs, so kills land in appends, item-file writes and checkpoints.
-      const target = 20 + ((kill * 53) % 120);
-      await waitFor(() => acks().length >= target || child.exitCode !== null, { what: `${target} acks`, timeoutMs: 60_000 });
-      assert.equal(child.exitCode, null, `writer died: ${err}`);
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-      lastAck = Math.max(lastAck, acks().at(-1) ?? lastAck);
+      const acks = await runWriterUntilKilled(t, writer, dir, 20 + ((kill * 53) % 120));
+      lastAck = Math.max(lastAck, acks.at(-1) ?? lastAck);
 
       const { round, bytes } = await recovered(dir);
       assert.ok(round === lastAck || round === lastAck + 1, `round ${round} after the last acknowledged ${lastAck}`);

@@ -3,13 +3,11 @@
 // each replay the three items are always from the same commit, at or after the last
 // acknowledged one, with whole payloads.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { openWalStore, roundPayload, WAL_BUCKET, WAL_FLOCK, WAL_ITEMS } from '../fixtures/wal-writer.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { runWriterUntilKilled } from '../helpers/kill-writer.js';
 
 const writer = fileURLToPath(new URL('../fixtures/wal-writer.js', import.meta.url));
 
@@ -18,20 +16,8 @@ describe('write-ahead log under SIGKILL', () => {
     const dir = await tempDir(t);
     let lastAck = 0;
     for (let kill = 0; kill < 8; kill++) {
-      const child = spawn(process.execPath, [writer, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      t.after(() => void child.kill('SIGKILL'));
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-      const acks = () => [...out.matchAll(/^ack (\d+)$/gm)].map((m) => Number(m[1]));
       // Vary how long it runs, so kills land in appends, applies and checkpoints.
-      const target = 5 + ((kill * 37) % 60);
-      await waitFor(() => acks().length >= target || child.exitCode !== null, { what: `${target} acks`, timeoutMs: 60_000 });
-      assert.equal(child.exitCode, null, `writer died: ${err}`);
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-      const acked = acks();
+      const acked = await runWriterUntilKilled(t, writer, dir, 5 + ((kill * 37) % 60));
       lastAck = Math.max(lastAck, acked.at(-1) ?? lastAck);
 
       const store = openWalStore(dir);

@@ -51,7 +51,7 @@ const DEFAULTS = {
   data: './grex-data',
   store: 'fs',
   fsync: 'always',
-  coalesceMs: 0,
+  coalesceMs: 5000,
   jobs: './jobs',
   workers: availableParallelism(),
   cacheMb: 256,

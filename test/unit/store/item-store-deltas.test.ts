@@ -164,6 +164,26 @@ describe('ItemStore deltas', () => {
     await store.close();
   });
 
+  test('an item rewritten faster than the delay does not hold back the items behind it', async (t) => {
+    // The item first in line is replaced by whole records (and a purge) again and again; each must
+    // keep the time it started waiting, or the items queued behind it are never due.
+    const backend = new CountingBackend();
+    const store = new ItemStore(backend, { wal: { dir: await tempDir(t), fsync: 'never' }, applyDelayMs: 40 });
+    await store.open();
+    await store.commit(F, [whole('hot', 1, 0)]);
+    await store.commit(F, [whole('cold', 2, 'c')]);
+    let seq = 3;
+    const deadline = Date.now() + 10_000;
+    while ((await backend.read(F, 'b', 'cold')) === undefined && Date.now() < deadline) {
+      const record = seq % 7 === 0 ? { ...whole('hot', seq, null), purge: true } : whole('hot', seq, seq);
+      await store.commit(F, [record], { force: true });
+      seq++;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.deepEqual((await backend.read(F, 'b', 'cold'))?.version, v(2), `cold written while hot was rewritten ${seq - 3} times`);
+    await store.close();
+  });
+
   test('with memory short, items are written at once', async (t) => {
     const backend = new CountingBackend();
     const store = new ItemStore(backend, { wal: { dir: await tempDir(t), fsync: 'never' }, applyDelayMs: 60_000, pendingBytesMax: 100 });

@@ -4,6 +4,7 @@
  * (the node process, worker threads included) is sampled as it goes.
  *
  *   npm run bench:memory [-- --buckets 1000000 --first 10000 --connections 32 | --quick]
+ *                        [--grex-arg=--workers=1 ...] [--node-arg=--max-semi-space-size=2 ...]
  *
  * The buckets are stored by the job bench/jobs/store-blob.ts over HTTP
  * (autocannon in its own process, each bucket once). RSS is read from
@@ -41,6 +42,7 @@ interface Options {
   cacheMb: number;
   settleSec: number;
   grexArgs: string[];
+  nodeArgs: string[];
   outDir: string;
 }
 
@@ -54,6 +56,7 @@ function parseOptions(argv: string[]): Options {
       'cache-mb': { type: 'string' },
       settle: { type: 'string' },
       'grex-arg': { type: 'string', multiple: true },
+      'node-arg': { type: 'string', multiple: true },
       out: { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
@@ -71,6 +74,7 @@ function parseOptions(argv: string[]): Options {
     cacheMb: int('cache-mb', values['cache-mb'], 64),
     settleSec: values.settle === undefined ? (values.quick ? 0.5 : 3) : Number(values.settle),
     grexArgs: values['grex-arg'] ?? [],
+    nodeArgs: values['node-arg'] ?? [],
     outDir: values.out ?? join(repoRoot, 'docs'),
   };
 }
@@ -113,8 +117,7 @@ function reportBody(options: Options, idleMb: number, samples: Sample[], peak: n
   const mark = (met: boolean) => (met ? 'met' : '**missed**');
   return `## Memory
 
-One node (\`grex start --cache-mb ${options.cacheMb}\`, fsync \`always\`, default
-workers) filled with ${options.buckets.toLocaleString('en')} buckets of one ~4 KiB item each, stored by
+One node (\`${startCommand(options)}\`, fsync \`always\`${options.grexArgs.some((a) => a.startsWith('--workers')) ? '' : ', default workers'}) filled with ${options.buckets.toLocaleString('en')} buckets of one ~4 KiB item each, stored by
 the job \`bench/jobs/store-blob.ts\` over HTTP (autocannon, ${options.connections}
 connections, each bucket once). RSS of the node process (worker threads
 included) from /proc/<pid>/status, at each checkpoint after ${options.settleSec} s idle; the
@@ -132,6 +135,11 @@ ${samples.map((s) => `| ${s.buckets.toLocaleString('en')} | ${s.rssMb.toFixed(1)
 | RSS ≤ ${RSS_LIMIT_MB} MB throughout | peak ${peak.toFixed(1)} MB | ${mark(peak <= RSS_LIMIT_MB)} |
 | RSS at ${options.buckets.toLocaleString('en')} buckets within 10% of RSS at ${samples[0]!.buckets.toLocaleString('en')} | ${samples.length < 2 ? 'not run' : `${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}% at ${lastRssBuckets(samples)}`} | ${samples.length < 2 ? 'not run' : mark(Math.abs(growth) <= 0.1)} |
 `;
+}
+
+function startCommand(options: Options): string {
+  const node = options.nodeArgs.length > 0 ? `node ${options.nodeArgs.join(' ')} ` : '';
+  return `${node}grex start --cache-mb ${options.cacheMb}${options.grexArgs.map((a) => ` ${a}`).join('')}`;
 }
 
 const lastRssBuckets = (samples: Sample[]) => samples.at(-1)!.buckets.toLocaleString('en');
@@ -156,7 +164,7 @@ async function main(): Promise<void> {
   try {
     const data = await mkdtemp(join(tmpdir(), 'grex-bench-memory-'));
     scope.after(() => removeTree(data));
-    const node = await startNodeProcess(scope, ['--http', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS, '--cache-mb', String(options.cacheMb), ...options.grexArgs]);
+    const node = await startNodeProcess(scope, ['--http', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS, '--cache-mb', String(options.cacheMb), ...options.grexArgs], { nodeArgs: options.nodeArgs });
     const pid = node.child.pid!;
     idleMb = (await memoryOf(pid)).rssMb;
     console.log(`idle node: ${idleMb.toFixed(1)} MB RSS`);

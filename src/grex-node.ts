@@ -54,6 +54,7 @@ import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
 import {
   formatVersion,
   FsBackend,
+  DEFAULT_PENDING_BYTES_MAX,
   ItemStore,
   MemoryBackend,
   parseVersion,
@@ -81,6 +82,16 @@ export interface StartNodeOptions extends GrexConfigInput {
 }
 
 const MIB = 1024 * 1024;
+
+/**
+ * Memory for committed writes not yet in item files: a quarter of the cache
+ * budget, 8 to 64 MiB (64 MiB with the default 256 MiB cache). A node given
+ * a small cache is meant to be small; its item files are then written
+ * sooner and commits wait sooner when the disk falls behind.
+ */
+function pendingBytesFor(cacheMb: number): number {
+  return Math.min(DEFAULT_PENDING_BYTES_MAX, Math.max(8 * MIB, Math.floor((cacheMb * MIB) / 4)));
+}
 /** How long the overview waits for a member's counters before showing it without them. */
 const OVERVIEW_TIMEOUT_MS = 1000;
 
@@ -253,6 +264,7 @@ export class GrexNode implements NodeApi {
         ? new ItemStore(new FsBackend({ dir: dataDir, fsync: config.fsync }), {
             wal: { dir: join(dataDir, 'wal'), fsync: config.fsync },
             applyDelayMs: config.coalesceMs,
+            pendingBytesMax: pendingBytesFor(config.cacheMb),
             onError: onStoreError,
           })
         : new ItemStore(new MemoryBackend());

@@ -84,7 +84,7 @@ export const OPTIONS = {
     flag: 'coalesce-ms',
     env: 'GREX_COALESCE_MS',
     description:
-      'How long a changed item may wait before it is written to its item file (it is durable in the write-ahead log before): the writes of a hot item in that time cost one file write. 0: write at once. A quarter of the pending-write memory (64 MiB) in use also writes at once.',
+      'How long a changed item may wait before it is written to its item file (it is durable in the write-ahead log before): the writes of a hot item in that time cost one file write. 0: write at once. A quarter of the pending-write memory (a quarter of `cacheMb`, 8 to 64 MiB) in use also writes at once.',
   }),
   jobs: option({
     schema: z.string().min(1),

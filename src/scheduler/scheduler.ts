@@ -73,6 +73,13 @@ export interface SchedulerOptions {
 /** Seconds a client should wait before retrying an overloaded node. */
 export const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * Buckets whose generation and flock the scheduler remembers (each ~150 bytes in two LRUs).
+ * A forgotten bucket costs its thread one cache miss and is not warmed at a handover; more
+ * would grow the main thread's memory with every bucket ever used, up to the bound.
+ */
+const BUCKETS_REMEMBERED = 16_384;
+
 export class Scheduler {
   readonly #pool: JobPool;
   readonly #store: ItemStore;
@@ -80,11 +87,11 @@ export class Scheduler {
   readonly #flocks: number;
   readonly #jobs: ReadonlySet<string>;
   /** Recently used buckets -> their flock (bounded), for warm handovers. */
-  readonly #hot = new LRUCache<string, number>({ max: 65_536 });
+  readonly #hot = new LRUCache<string, number>({ max: BUCKETS_REMEMBERED });
   readonly #jobTimeoutMs: number;
   readonly #itemLimitBytes: number;
   readonly #queue: BucketQueue;
-  readonly #gens = new BucketGenerations();
+  readonly #gens = new BucketGenerations(BUCKETS_REMEMBERED);
   readonly #persist: (flock: number, bucketKey: string, records: ItemRecord[]) => Promise<void>;
   readonly #termOf: (flock: number) => number;
   /** Raised when a flock's cached objects must all go (its leadership changed). */

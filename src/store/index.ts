@@ -1,7 +1,7 @@
 export type { Backend, FsyncPolicy, ItemRef, WriteOptions } from './backend.js';
 export { FsBackend, type FsBackendOptions } from './fs-backend.js';
 export { MemoryBackend } from './memory-backend.js';
-export { ItemStore, type FlockMeta, type ItemStoreOptions, type OpenReport } from './item-store.js';
+export { DEFAULT_PENDING_BYTES_MAX, ItemStore, type FlockMeta, type ItemStoreOptions, type OpenReport } from './item-store.js';
 export { WriteAheadLog } from './write-ahead-log.js';
 export type { ItemRecord, ItemHeader, ItemEncoding } from './item-record.js';
 export { type Version, NO_VERSION, compareVersions, formatVersion, parseVersion } from './version.js';

@@ -68,6 +68,14 @@ export interface ItemStoreOptions {
   /** Memory of committed records not yet in item files before new commits wait (default 64 MiB; see heldBytes and DeltaChain.heldBytes). */
   pendingBytesMax?: number;
   /**
+   * Item files written since the last checkpoint (not yet fsynced; the log
+   * must keep their records) before a checkpoint is started early, at the
+   * end of a shorter log segment (default 8192). At twice as many, new
+   * commits wait for that checkpoint: the backlog, its memory and the log
+   * on disk stay bounded when checkpoints fall behind the writes.
+   */
+  unsyncedMax?: number;
+  /**
    * How long a committed item may wait before it is written to its file
    * (default 1000 ms): writes of a hot item in that time cost one file write.
    * A quarter of `pendingBytesMax` waiting makes the store write at once.
@@ -119,10 +127,11 @@ const APPLY_BATCH = 16;
 /** Item files written at once when nothing is urgent, so the log's own I/O rarely waits for a thread of libuv's pool. */
 const APPLY_BATCH_CALM = 4;
 /** Headers of item files this store wrote last, remembered (see #written). */
-const WRITTEN_HEADERS_MAX = 65_536;
+const WRITTEN_HEADERS_MAX = 16_384;
 const APPLY_RETRY_MS = 1000;
 export const DEFAULT_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 export const DEFAULT_APPLY_DELAY_MS = 1000;
+export const DEFAULT_UNSYNCED_MAX = 8192;
 /** Memory a pending record takes besides its payload (objects, views), counted toward pendingBytesMax. */
 const RECORD_OVERHEAD_BYTES = 256;
 const heldBytes = (record: ItemRecord) => record.payload.byteLength + RECORD_OVERHEAD_BYTES;
@@ -179,6 +188,7 @@ export class ItemStore {
   readonly backend: Backend;
   readonly #wal: WriteAheadLog | null;
   readonly #pendingBytesMax: number;
+  readonly #unsyncedMax: number;
   readonly #applyDelayMs: number;
   readonly #onError: (err: Error) => void;
   /** Committed records not yet written to their item files, by item. */
@@ -200,8 +210,13 @@ export class ItemStore {
   /** Items written to files since the last checkpoint. */
   #unsynced = new Map<string, ItemRef>();
   #checkpointing: Promise<void> | null = null;
+  /** A segment closed early because the backlog of unsynced item files is large (see unsyncedMax). */
+  #rotating: Promise<void> | null = null;
   #removedThrough = 0;
   #spaceWaiters: (() => void)[] = [];
+  /** Commits waiting for a checkpoint to shrink the unsynced backlog. */
+  #syncWaiters: (() => void)[] = [];
+  #closing = false;
   #drainWaiters: (() => void)[] = [];
   /**
    * Headers of item files with nothing pending, as this store last wrote or
@@ -219,6 +234,7 @@ export class ItemStore {
     this.backend = backend;
     this.#wal = options.wal === undefined ? null : new WriteAheadLog(options.wal);
     this.#pendingBytesMax = options.pendingBytesMax ?? DEFAULT_PENDING_BYTES_MAX;
+    this.#unsyncedMax = options.unsyncedMax ?? DEFAULT_UNSYNCED_MAX;
     this.#applyDelayMs = options.applyDelayMs ?? DEFAULT_APPLY_DELAY_MS;
     this.#onError = options.onError ?? (() => {});
   }
@@ -286,6 +302,7 @@ export class ItemStore {
 
   /** Writes every pending record, checkpoints, and closes the log and the backend. */
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#wal !== null) {
       await this.#drain();
       if (this.#pending.size === 0) {
@@ -299,6 +316,8 @@ export class ItemStore {
       if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
       if (this.#applyTimer !== null) clearTimeout(this.#applyTimer);
       await this.#wal.close();
+      // Commits still waiting for a checkpoint go on to fail on the closed log.
+      for (const wake of this.#syncWaiters.splice(0)) wake();
       // An empty log is nothing to replay: leave no segment behind after a clean stop.
       if (this.#pending.size === 0) await this.#wal.removeThrough(Number.MAX_SAFE_INTEGER, true).catch(() => {});
     }
@@ -467,8 +486,16 @@ export class ItemStore {
    */
   async commit(flock: number, records: readonly ItemRecord[], options: CommitOptions = {}): Promise<ItemRecord[]> {
     if (this.#wal === null) return this.#commitDirect(flock, records, options);
-    while (this.#pendingBytes > this.#pendingBytesMax) {
-      await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
+    while (this.#pendingBytes > this.#pendingBytesMax || (this.#unsynced.size >= 2 * this.#unsyncedMax && !this.#closing)) {
+      if (this.#pendingBytes > this.#pendingBytesMax) await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve));
+      else {
+        await new Promise<void>((resolve) => {
+          this.#syncWaiters.push(resolve);
+          // The checkpoint waits for the records of its segments to be in their files: write them now.
+          this.#startApplying();
+          this.#closeSegmentEarly();
+        });
+      }
     }
     const left = await this.#fitDeltas(flock, records, options);
     if (options.force !== true) {
@@ -659,7 +686,13 @@ export class ItemStore {
 
   /** Write at once rather than wait: a quarter of the pending memory is used, a commit waits for space, or the store closes. */
   #urgent(): boolean {
-    return this.#draining || this.#applyDelayMs <= 0 || this.#spaceWaiters.length > 0 || this.#pendingBytes > this.#pendingBytesMax / 4;
+    return (
+      this.#draining ||
+      this.#applyDelayMs <= 0 ||
+      this.#spaceWaiters.length > 0 ||
+      this.#syncWaiters.length > 0 ||
+      this.#pendingBytes > this.#pendingBytesMax / 4
+    );
   }
 
   #startApplying(): void {
@@ -757,6 +790,7 @@ export class ItemStore {
       if (target === 'remove') await this.backend.remove(flock, bucketKey, itemKey);
       else if (target !== 'none') await this.backend.write(flock, [target], { durable: false });
       this.#unsynced.set(id, { flock, bucketKey, itemKey });
+      if (this.#unsynced.size >= this.#unsyncedMax) this.#closeSegmentEarly();
       this.#written.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));
       this.#applies++;
       // Newer records may have come meanwhile: they stay pending and are written next time.
@@ -817,15 +851,49 @@ export class ItemStore {
     }
   }
 
+  /**
+   * Closes the log's current segment so that a checkpoint can sync the
+   * backlog of item files now instead of when the segment fills up. Not
+   * while a checkpoint runs: it is the one that syncs them.
+   */
+  #closeSegmentEarly(): void {
+    if (this.#wal === null || this.#rotating !== null || this.#checkpointing !== null || this.#draining) return;
+    if (this.#wal.currentSegment - 1 > this.#removedThrough) return; // a closed segment waits for its checkpoint already
+    this.#rotating = this.#wal
+      .rotate()
+      .then(
+        () => {},
+        (err: unknown) => this.#onError(err as Error),
+      )
+      .finally(() => {
+        this.#rotating = null;
+        if (this.#syncWaiters.length > 0) this.#startApplying();
+        this.#maybeCheckpoint();
+      });
+  }
+
+  #wakeSyncWaiters(): void {
+    if (this.#unsynced.size < 2 * this.#unsyncedMax) for (const wake of this.#syncWaiters.splice(0)) wake();
+  }
+
   /** Checkpoints the closed segments once every record they hold is in its item file. */
   #maybeCheckpoint(): void {
-    if (this.#wal === null || this.#checkpointing !== null) return;
+    if (this.#wal === null || this.#checkpointing !== null || (this.#closing && !this.#draining)) return;
     const closedThrough = this.#wal.currentSegment - 1;
     if (closedThrough <= this.#removedThrough) return;
     for (const segment of this.#outstanding.keys()) if (segment <= closedThrough) return;
     this.#checkpointing = this.#checkpoint(closedThrough)
-      .catch((err: unknown) => this.#onError(err as Error))
-      .finally(() => (this.#checkpointing = null));
+      .catch((err: unknown) => {
+        this.#onError(err as Error);
+        // Nothing else may come to try again (commits can be waiting for this one).
+        setTimeout(() => this.#maybeCheckpoint(), APPLY_RETRY_MS).unref();
+      })
+      .finally(() => {
+        this.#checkpointing = null;
+        this.#wakeSyncWaiters();
+        // Written meanwhile, the next backlog may already be due.
+        if (this.#unsynced.size >= this.#unsyncedMax) this.#closeSegmentEarly();
+      });
   }
 
   async #checkpoint(through: number): Promise<void> {
@@ -835,6 +903,7 @@ export class ItemStore {
       await this.backend.sync([...refs.values()]);
       await this.#wal!.removeThrough(through);
       this.#removedThrough = Math.max(this.#removedThrough, through);
+      this.#wakeSyncWaiters();
     } catch (err) {
       for (const [id, ref] of refs) if (!this.#unsynced.has(id)) this.#unsynced.set(id, ref);
       throw err;
@@ -844,6 +913,11 @@ export class ItemStore {
   /** Memory of committed records not yet in item files (payloads plus a per-record overhead). */
   get pendingBytes(): number {
     return this.#pendingBytes;
+  }
+
+  /** Item files written since the last checkpoint, not yet fsynced (see unsyncedMax). */
+  get unsyncedCount(): number {
+    return this.#unsynced.size;
   }
 
   /** Item records in the backend and their bytes (records still pending count once applied). */

@@ -1,26 +1,25 @@
 /**
  * Imports job modules inside a worker thread.
  *
- * TypeScript jobs go through tsx's `tsImport`: on Node 20 a `--import tsx`
- * of the main thread does not reach worker threads, and registering tsx
- * inside the worker does not apply to piscina's imports; `tsImport` does.
+ * TypeScript jobs were compiled in the main thread (job-compiler.ts); the
+ * thread's module hook (grex-resolver.ts) loads the compiled JavaScript, so
+ * every job is a plain import here.
  */
 import { pathToFileURL } from 'node:url';
 import type { Job } from '../job.js';
 
-const TS_EXTENSIONS = /\.(m|c)?ts$/;
-
 const loaded = new Map<string, Promise<Job>>();
+let compileProblems: Record<string, string> = {};
+
+/** Why job modules could not be compiled (their imports then fail with that message). */
+export function setCompileProblems(problems: Record<string, string>): void {
+  compileProblems = problems;
+}
 
 async function importJob(path: string): Promise<Job> {
-  const url = pathToFileURL(path).href;
-  let mod: { default?: unknown };
-  if (TS_EXTENSIONS.test(path)) {
-    const { tsImport } = await import('tsx/esm/api');
-    mod = (await tsImport(url, import.meta.url)) as { default?: unknown };
-  } else {
-    mod = (await import(url)) as { default?: unknown };
-  }
+  const problem = compileProblems[path];
+  if (problem !== undefined) throw new Error(`does not compile: ${problem}`);
+  const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   let job = mod.default;
   // A job compiled to CommonJS arrives as { default: { default: fn } }.
   if (typeof job === 'object' && job !== null && 'default' in job) job = (job as { default: unknown }).default;

@@ -10,6 +10,7 @@ import { ownedBytes } from '../codec.js';
 import { asGrexError, GrexError } from '../errors.js';
 import type { ItemEncoding } from '../store/item-record.js';
 import { createSlotBalancer, slotOf, type SlotTaskOptions, type ThreadSlots } from './bucket-balancer.js';
+import { compileJobs, type CompiledJobs } from './job-compiler.js';
 import type {
   CacheStats,
   JobReplies,
@@ -50,6 +51,8 @@ export class ThreadLostError extends Error {
 }
 
 const WORKER_FILE = new URL('./job-worker.js', import.meta.url);
+/** Young generation of each job thread (V8's semi-spaces are a third of it each). */
+const THREAD_YOUNG_GENERATION_MB = 12;
 
 /** A job handed to runJob, until its thread answers. */
 interface WaitingJob {
@@ -75,14 +78,19 @@ export class JobPool {
   readonly #waiting = new Map<number, WaitingJob>();
   #nextJobId = 1;
 
-  private constructor(options: JobPoolOptions) {
+  private constructor(options: JobPoolOptions, compiled: CompiledJobs) {
     this.threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new TypeError('options.threads must be a positive integer');
     this.#store = options.store;
     this.#onError = options.onError ?? (() => {});
     const { balancer, slots } = createSlotBalancer(this.threads, queueOptionsSymbol);
     this.#slots = slots;
-    const workerData: WorkerConfig = { jobs: options.jobs, cacheBytes: Math.floor(options.cacheBytes / this.threads) };
+    const workerData: WorkerConfig = {
+      jobs: options.jobs,
+      cacheBytes: Math.floor(options.cacheBytes / this.threads),
+      compiled: compiled.modules,
+      compileProblems: compiled.problems,
+    };
     this.#piscina = new Piscina({
       filename: WORKER_FILE.href,
       minThreads: this.threads,
@@ -93,6 +101,9 @@ export class JobPool {
       concurrentTasksPerWorker: 1 << 20,
       workerData,
       loadBalancer: balancer as never,
+      // A thread's young generation grows to 32 MiB under load when not limited; a smaller one
+      // costs little here (jobs keep few short-lived objects) and bounds each thread's memory.
+      resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
     });
     this.#piscina.on('message', (message: unknown) => this.#onWorkerMessage(message));
     // A worker that dies fails its tasks (handled per task); nothing else to do here.
@@ -101,7 +112,7 @@ export class JobPool {
 
   /** Starts the threads and imports every job in each; fails with GREX_ERR_JOB_LOAD if any job does not load. */
   static async start(options: JobPoolOptions): Promise<JobPool> {
-    const pool = new JobPool(options);
+    const pool = new JobPool(options, await compileJobs(Object.values(options.jobs)));
     try {
       const replies = await Promise.all(
         Array.from({ length: pool.threads }, (_, slot) => pool.#runOnSlot({ kind: 'load' }, slot) as Promise<LoadReply>),

@@ -11,16 +11,17 @@ import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { decodeWire, itemCodec, ownedBytes, wireCodec } from '../codec.js';
 import { asGrexError, GrexError } from '../errors.js';
 import { WorkerJobContext } from './job-context.js';
-import { loadJob } from './job-loader.js';
+import { loadJob, setCompileProblems } from './job-loader.js';
 import { ObjectCache } from './object-cache.js';
 import { WARM_JOB, type CacheStats, type JobBatchTask, type JobReplies, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
 import { StorePort } from './store-port.js';
 import { installGrexResolver } from './grex-resolver.js';
 
-installGrexResolver();
+const config = workerData as WorkerConfig;
+installGrexResolver(config.compiled);
+setCompileProblems(config.compileProblems);
 /** Buffers from this size on are moved to the main thread; smaller ones are copied (cheaper). */
 const MOVE_BYTES_MIN = 4096;
-const config = workerData as WorkerConfig;
 const cache = new ObjectCache(config.cacheBytes);
 const store = new StorePort();
 

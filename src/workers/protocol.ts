@@ -117,4 +117,8 @@ export interface WorkerConfig {
   jobs: Record<string, string>;
   /** Cache budget of each thread, in bytes. */
   cacheBytes: number;
+  /** TypeScript modules compiled in the main thread: file URL -> JavaScript (job-compiler.ts). */
+  compiled: Record<string, string>;
+  /** job module path -> why it could not be compiled */
+  compileProblems: Record<string, string>;
 }

@@ -3,7 +3,7 @@
 // commits wait while twice the bound is waiting. No acknowledged commit is lost to a crash
 // at any point of that, and the log on disk stays small.
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -40,6 +40,23 @@ class VolatileBackend extends MemoryBackend {
       const now = await this.read(flock, bucketKey, itemKey);
       if (now === undefined) await this.durable.remove(flock, bucketKey, itemKey);
       else await this.durable.write(flock, [now]);
+    }
+  }
+}
+
+/**
+ * Copies a log folder as a crash leaves it. The store's file operations already handed to
+ * libuv's threads finish while the copy runs: a segment they remove midway (one a completed
+ * checkpoint made redundant) fails the copy, which then starts over without it.
+ */
+function copyLiveLog(from: string, to: string): void {
+  for (;;) {
+    try {
+      rmSync(to, { recursive: true, force: true });
+      cpSync(from, to, { recursive: true });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
 }
@@ -124,9 +141,11 @@ describe('ItemStore unsynced backlog', () => {
       );
       // The crash, at once: only what was synced survives in the item files, and the log as it is on
       // disk (copied; the crashed store's background work goes on in the original, unseen).
-      backend.crashed = true;
+      // No await between the crash and the copy: the store's background work (a checkpoint whose
+      // sync the crash cut short) must not run before the log is copied.
       const left = join(await tempDir(t), 'wal');
-      cpSync(dir, left, { recursive: true });
+      backend.crashed = true;
+      copyLiveLog(dir, left);
       const recovered = new ItemStore(backend.durable as Backend, { wal: { dir: left, fsync: 'never' }, applyDelayMs: 0 });
       await recovered.open();
       for (const i of acknowledged) assert.equal((await recovered.read(i % 3, `b${i}`, 'blob'))?.version.seq, i + 1, `bucket b${i} after ${crashAfter} commits`);

@@ -102,6 +102,8 @@ const MAX_SYNCS = 8;
 const MAX_CLAIMS = 16;
 const CLAIM_RETRY_MS = 200;
 const CLAIM_GRACE_MS = 300;
+/** How long a node that stepped down waits for its view to name the next active node, to hand it over warm. */
+const HANDOVER_WAIT_MS = 10_000;
 const WARM_BUCKETS = 1000;
 /** Flocks checked for leftovers per tick (1024 flocks: every 16 s at 250 ms ticks). */
 const SWEEP_FLOCKS = 16;
@@ -142,6 +144,12 @@ export class FlockLeadership {
   #announce = false;
   /** Hot buckets of flocks handed over to this node before its view showed it active, by flock. */
   readonly #pendingWarm = new Map<number, string[]>();
+  /**
+   * Flocks this node stepped down from before its view named the next active node (that
+   * node's announcement that it herds the flock had not arrived): the warm handover is sent
+   * when the view names it, or dropped after HANDOVER_WAIT_MS.
+   */
+  readonly #pendingHandover = new Map<number, number>();
   /** When the transfer rate allows the next byte in (ms). */
   #transferFreeAt = 0;
   /** Flocks this node is learning, as last announced. */
@@ -620,6 +628,7 @@ export class FlockLeadership {
     for (const flock of [...this.#leading.keys()]) {
       if (active[flock] !== selfId) void this.#handOver(flock, active[flock] ?? null);
     }
+    this.#retryHandovers(active);
     // Claim at once the flocks that just moved here (their active node died), so writes
     // resume without waiting for a request; other flocks are claimed on first use, or
     // when they have learners to copy to.
@@ -709,9 +718,31 @@ export class FlockLeadership {
    * so it loads them before the first jobs arrive.
    */
   #handOver(flock: number, next: string | null): Promise<void> {
-    const hot = this.#o.hotBuckets?.(flock) ?? [];
     this.stepDown(flock, `${next ?? 'no node'} is now the first live herder`);
-    if (next === null || !this.#o.cluster.isLive(next) || this.#o.cluster.linkTo(next) === undefined) return Promise.resolve();
+    if (next === null || !this.#o.cluster.isLive(next) || this.#o.cluster.linkTo(next) === undefined) {
+      // Not known yet (say, the new herder's announcement is on its way): hand over once it is.
+      if (!this.#pendingHandover.has(flock)) this.#pendingHandover.set(flock, Date.now() + HANDOVER_WAIT_MS);
+      return Promise.resolve();
+    }
+    return this.#sendWarm(flock, next);
+  }
+
+  /** Pending handovers whose next active node the view now names. */
+  #retryHandovers(active: readonly (string | null)[]): void {
+    const { cluster, selfId } = this.#o;
+    for (const [flock, until] of this.#pendingHandover) {
+      const next = active[flock] ?? null;
+      if (next === selfId || this.#leading.has(flock) || Date.now() > until) {
+        this.#pendingHandover.delete(flock);
+      } else if (next !== null && cluster.isLive(next) && cluster.linkTo(next) !== undefined) {
+        this.#pendingHandover.delete(flock);
+        void this.#sendWarm(flock, next);
+      }
+    }
+  }
+
+  #sendWarm(flock: number, next: string): Promise<void> {
+    const hot = this.#o.hotBuckets?.(flock) ?? [];
     // Also sent with no hot buckets: it makes the next active node claim the flock at once.
     return this.#o.cluster.request(next, 'warm', { flock, buckets: hot.slice(0, WARM_BUCKETS) }).then(
       () => {},

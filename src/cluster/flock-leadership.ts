@@ -685,7 +685,9 @@ export class FlockLeadership {
    * in a later claim's merge.
    */
   #confirmBasis(flock: number, leading: Leading, nodeId: string): void {
-    if (leading.outsiders.has(nodeId)) return;
+    // Only to nodes that herd it already: to a learner `herd` is its promotion, which goes one at a time.
+    const route = this.#o.cluster.route(flock);
+    if (leading.outsiders.has(nodeId) || route.learners.includes(nodeId) || !route.herders.includes(nodeId)) return;
     this.#o.cluster.request(nodeId, 'herd', { flock, term: leading.term }).catch((err: GrexError) => {
       this.#o.logger.debug({ flock, nodeId, err: err.message }, 'confirming a herder\'s basis failed');
     });

@@ -35,7 +35,8 @@ import { loadNote, machine, writeSection } from './report.js';
 import type { NodeProcess } from '../test/helpers/processes.js';
 import { Scope } from './scope.js';
 import { activeNodes, startGrexCluster } from './systems/grex.js';
-import { listCodec, type BenchRecord } from './workload.js';
+import { originalList } from './jobs/_records.js';
+import { listCodec } from './workload.js';
 
 /** Taken before anything starts: how busy the machine was. */
 const STARTING_LOAD = loadNote();
@@ -123,15 +124,6 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-function clientList(records: number): BenchRecord[] {
-  const start = Date.UTC(2013, 0, 1);
-  return Array.from({ length: records }, (_, i) => ({
-    description: `record ${i}`,
-    other: `ref-${(i * 7919).toString(36)}`,
-    amount: (i % 10_000) / 100,
-    date: new Date(start + i * 1000),
-  }));
-}
 
 /** Runs `store(bucket, round)` in one loop per bucket for `seconds`; counts answers. */
 async function loop(buckets: string[], seconds: number, store: (bucket: string, round: number) => Promise<boolean>): Promise<{ stores: number; errors: number; seconds: number }> {
@@ -194,7 +186,7 @@ async function measure(options: Options, config: Config | null): Promise<Origina
     rows.push(await withCpu(nodes, async () => row(`job (worker encodes, node stores on 3)${suffix}`, await loop(buckets, options.durationSec, job), options.records, itemBytes)));
     console.log(rows.at(-1));
 
-    const lists = new Map(buckets.map((b) => [b, clientList(options.records)]));
+    const lists = new Map(buckets.map((b) => [b, originalList(options.records)]));
     let putBytes = 0;
     const put = (bucket: string, round: number) => {
       const list = lists.get(bucket)!;

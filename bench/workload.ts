@@ -9,21 +9,10 @@
  */
 import { Packr } from 'msgpackr';
 import { seededRandom } from '../src/cluster/seeded-random.js';
+import type { BenchRecord, RecordBody } from './jobs/_records.js';
 
-export interface BenchRecord {
-  description: string;
-  other: string;
-  amount: number;
-  date: Date;
-}
-
-/** A record as it travels in a request body (JSON). */
-export interface RecordBody {
-  description: string;
-  other: string;
-  amount: number;
-  date: string;
-}
+// The records the bench jobs keep, and how they travel in a request body (JSON).
+export type { BenchRecord, RecordBody };
 
 export interface ListSummary {
   count: number;

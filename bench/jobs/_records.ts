@@ -19,3 +19,14 @@ export interface RecordBody {
   amount: number;
   date: string;
 }
+
+/** The original Grex's workload: a list of `records` records, the same on every call. */
+export function originalList(records: number): BenchRecord[] {
+  const start = Date.UTC(2013, 0, 1);
+  return Array.from({ length: records }, (_, i) => ({
+    description: `record ${i}`,
+    other: `ref-${(i * 7919).toString(36)}`,
+    amount: (i % 10_000) / 100,
+    date: new Date(start + i * 1000),
+  }));
+}

@@ -8,22 +8,12 @@
  *   POST /buckets/bucket-0/jobs/original-store  {"records": 20000, "round": 7}  ->  { "result": { "count": 20000 } }
  */
 import { defineJob } from 'grex/job';
-import { ITEM, type BenchRecord } from './_records.ts';
-
-function build(records: number): BenchRecord[] {
-  const start = Date.UTC(2013, 0, 1);
-  return Array.from({ length: records }, (_, i) => ({
-    description: `record ${i}`,
-    other: `ref-${(i * 7919).toString(36)}`,
-    amount: (i % 10_000) / 100,
-    date: new Date(start + i * 1000),
-  }));
-}
+import { ITEM, originalList, type BenchRecord } from './_records.ts';
 
 export default defineJob(async (ctx, data: { records: number; round: number }) => {
   if (!Number.isInteger(data?.records) || data.records < 1) throw new Error('data.records must be a positive integer');
   let list = await ctx.get<BenchRecord[]>(ITEM);
-  if (list === undefined || list.length !== data.records) list = build(data.records);
+  if (list === undefined || list.length !== data.records) list = originalList(data.records);
   const i = data.round % list.length;
   list[i] = { ...list[i]!, amount: data.round / 100 };
   ctx.put(ITEM, list);

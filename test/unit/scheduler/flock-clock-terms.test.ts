@@ -85,14 +85,17 @@ describe('FlockClock when metadata writes fail', () => {
   });
 });
 
+/** An ItemStore over a filesystem backend in `dir`, opened. */
+async function openFsStore(dir: string): Promise<ItemStore> {
+  const store = new ItemStore(new FsBackend({ dir, fsync: 'always' }));
+  await store.open();
+  return store;
+}
+
 describe('FlockClock over a filesystem store', () => {
   test('promises and reservations survive closing and reopening the store', async (t) => {
     const dir = await tempDir(t);
-    const open = async () => {
-      const store = new ItemStore(new FsBackend({ dir, fsync: 'always' }));
-      await store.open();
-      return store;
-    };
+    const open = () => openFsStore(dir);
     const first = await open();
     const clock = new FlockClock(first, 4);
     assert.equal((await clock.promise(FLOCK, 3)).promised, true);
@@ -111,11 +114,7 @@ describe('FlockClock over a filesystem store', () => {
 
   test('a basis is recorded only while herding, never lowered, survives a reopen, and is forgotten when the copy is dropped', async (t) => {
     const dir = await tempDir(t);
-    const open = async () => {
-      const store = new ItemStore(new FsBackend({ dir, fsync: 'always' }));
-      await store.open();
-      return store;
-    };
+    const open = () => openFsStore(dir);
     const first = await open();
     const clock = new FlockClock(first);
     await clock.setBasis(FLOCK, 2);

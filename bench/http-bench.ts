@@ -132,8 +132,8 @@ answers and connection errors (timeouts included).
   append, encode the whole list, SET. redis-server with its default
   persistence (RDB snapshots, no AOF: not durable per write).
 - **Grex**: \`grex start\` processes with default options (filesystem store,
-  fsync \`always\`: a write is answered once it is durable; worker threads =
-  cores; 256 MiB object cache), jobs \`bench/jobs/append-record.ts\` and
+  fsync \`always\`: a write is answered once it is durable; job threads =
+  cores less one, here 1; 256 MiB object cache), jobs \`bench/jobs/append-record.ts\` and
   \`list-summary.ts\`${options.grexArgs.length > 0 ? ', plus \`' + options.grexArgs.join(' ') + '\`' : ''}. 3 nodes: \`--replicas 3\` (a write waits for 2 of 3);
   "direct" sends each request to its bucket's active node (asked once per
   bucket with \`GET /route/:bucketKey\`), "random node" to any node, which

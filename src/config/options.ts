@@ -6,9 +6,9 @@
  * sync). Values from the environment and flags arrive as strings and are
  * converted here.
  */
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_FLOCKS, isValidFlockCount } from '../keys.js';
+import { defaultJobThreads } from '../workers/default-threads.js';
 
 const number = (schema: z.ZodNumber) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
@@ -95,10 +95,10 @@ export const OPTIONS = {
   }),
   workers: option({
     schema: number(z.number().int().min(1).max(256)),
-    default: () => availableParallelism(),
+    default: () => defaultJobThreads(),
     flag: 'workers',
     env: 'GREX_WORKERS',
-    description: 'Job worker threads. Default: the available cores.',
+    description: 'Job worker threads. Default: the available cores less one (the main thread needs one), at least 1.',
   }),
   cacheMb: option({
     schema: number(z.number().min(0).max(1 << 20)),

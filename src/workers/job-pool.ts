@@ -3,12 +3,12 @@
  * number of threads, each bucket pinned to one of them (bucket-balancer.ts),
  * and the store channel through which threads read items they do not cache.
  */
-import { availableParallelism } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { ownedBytes } from '../codec.js';
 import { asGrexError, GrexError } from '../errors.js';
 import type { ItemEncoding } from '../store/item-record.js';
+import { defaultJobThreads } from './default-threads.js';
 import { createSlotBalancer, slotOf, type SlotTaskOptions, type ThreadSlots } from './bucket-balancer.js';
 import { compileJobs, type CompiledJobs } from './job-compiler.js';
 import type {
@@ -31,7 +31,7 @@ export interface StoreReader {
 }
 
 export interface JobPoolOptions {
-  /** Number of job threads (default: the available cores). */
+  /** Number of job threads (default: defaultJobThreads()). */
   threads?: number;
   /** job name -> absolute module path */
   jobs: Record<string, string>;
@@ -79,7 +79,7 @@ export class JobPool {
   #nextJobId = 1;
 
   private constructor(options: JobPoolOptions, compiled: CompiledJobs) {
-    this.threads = options.threads ?? availableParallelism();
+    this.threads = options.threads ?? defaultJobThreads();
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new TypeError('options.threads must be a positive integer');
     this.#store = options.store;
     this.#onError = options.onError ?? (() => {});

@@ -14,7 +14,7 @@ const doc = readFileSync(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
 
 /** Options whose default depends on the machine or the node, so the docs describe it in words. */
 const DESCRIBED_DEFAULTS: Partial<Record<OptionName, RegExp>> = {
-  workers: /available cores/i,
+  workers: /available cores less one/i,
   url: /http:\/\/<http address>/i,
   nodeId: /generated.*data folder/i,
   peers: /none/i,

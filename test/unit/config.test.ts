@@ -53,7 +53,7 @@ const DEFAULTS = {
   fsync: 'always',
   coalesceMs: 5000,
   jobs: './jobs',
-  workers: availableParallelism(),
+  workers: Math.max(1, availableParallelism() - 1),
   cacheMb: 256,
   flocks: 1024,
   jobTimeoutMs: 30_000,

@@ -6,18 +6,13 @@
 // takes the whole item that follows.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ClusterNode } from '../../../src/cluster/cluster-node.js';
-import { FlockGates } from '../../../src/cluster/flock-gate.js';
-import { FlockLeadership } from '../../../src/cluster/flock-leadership.js';
 import { replicaAction, replicateTo, type ReplicateAnswer } from '../../../src/cluster/replicator.js';
 import { itemCodec } from '../../../src/codec.js';
-import { createLogger } from '../../../src/log.js';
-import { FlockClock } from '../../../src/scheduler/flock-clock.js';
 import { encodeListAppend } from '../../../src/store/item-delta.js';
 import { decodeItemRecord, type ItemRecord } from '../../../src/store/item-record.js';
-import { ItemStore } from '../../../src/store/item-store.js';
-import { MemoryBackend } from '../../../src/store/memory-backend.js';
+import type { ItemStore } from '../../../src/store/item-store.js';
 import { NO_VERSION, type Version } from '../../../src/store/version.js';
+import { loneLeadership } from '../../helpers/lone-leadership.js';
 
 const F = 3;
 const v = (seq: number, term = 1): Version => ({ term, seq });
@@ -132,35 +127,14 @@ describe('replicateTo (the active node)', () => {
 
 describe('onReplicate (a herder)', () => {
   async function herder() {
-    const store = new ItemStore(new MemoryBackend());
-    const clock = new FlockClock(store);
     const invalidated: string[] = [];
-    // h herds the flock (durably, as after a claim it promised).
-    await clock.setHerding(F, true);
-    const cluster = {
-      flocks: F + 1,
-      route: () => ({ flock: F, herders: ['a', 'h'], learners: [], target: ['a', 'h'], active: 'a' }),
-      isFresh: () => false,
-      toLearn: () => [],
-      setHerding: () => {},
-    } as unknown as ClusterNode;
-    const leadership = new FlockLeadership({
+    const { store, leadership } = await loneLeadership({
       selfId: 'h',
-      cluster,
-      clock,
-      store,
-      gates: new FlockGates(),
-      writeQuorum: 'majority',
-      invalidateFlock: () => {},
+      cluster: { flocks: F + 1, route: () => ({ flock: F, herders: ['a', 'h'], learners: [], target: ['a', 'h'], active: 'a' }) },
       invalidateBucket: (bucketKey) => void invalidated.push(bucketKey),
-      inBucket: (_bucketKey, work) => work(),
-      antiEntropyMs: 60_000,
-      antiEntropyMbps: 8,
-      transferMbps: 64,
-      bleetTimeoutMs: 1000,
-      logger: createLogger({ level: 'silent' }),
+      // h herds the flock (durably, as after a claim it promised).
+      before: (clock) => clock.setHerding(F, true),
     });
-    await leadership.loadHerding();
     return { store, leadership, invalidated };
   }
 

@@ -5,46 +5,21 @@
 // one such entry stayed for good and a farm never looked settled.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ClusterNode } from '../../../src/cluster/cluster-node.js';
-import { FlockGates } from '../../../src/cluster/flock-gate.js';
-import { FlockLeadership } from '../../../src/cluster/flock-leadership.js';
-import { createLogger } from '../../../src/log.js';
-import { FlockClock } from '../../../src/scheduler/flock-clock.js';
-import { ItemStore } from '../../../src/store/item-store.js';
-import { MemoryBackend } from '../../../src/store/memory-backend.js';
+import { loneLeadership } from '../../helpers/lone-leadership.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 const F = 3;
 
 async function node(route: { learners: string[]; target: string[] }) {
-  const store = new ItemStore(new MemoryBackend());
-  const clock = new FlockClock(store);
-  const cluster = {
-    flocks: F + 1,
-    route: () => ({ flock: F, herders: ['d', 'a'], active: 'd', ...route }),
-    isFresh: () => false,
-    toLearn: () => [],
-    setHerding: () => {},
-    isLive: () => true,
-    linkTo: () => undefined,
-  } as unknown as ClusterNode;
-  const leadership = new FlockLeadership({
+  const { leadership } = await loneLeadership({
     selfId: 'c',
-    cluster,
-    clock,
-    store,
-    gates: new FlockGates(),
-    writeQuorum: 'majority',
-    invalidateFlock: () => {},
-    invalidateBucket: () => {},
-    inBucket: (_bucketKey, work) => work(),
-    antiEntropyMs: 60_000,
-    antiEntropyMbps: 8,
-    transferMbps: 64,
-    bleetTimeoutMs: 1000,
-    logger: createLogger({ level: 'silent' }),
+    cluster: {
+      flocks: F + 1,
+      route: () => ({ flock: F, herders: ['d', 'a'], active: 'd', ...route }),
+      isLive: () => true,
+      linkTo: () => undefined,
+    },
   });
-  await leadership.loadHerding();
   return leadership;
 }
 

@@ -13,6 +13,7 @@ import { ItemStore } from '../../../src/store/item-store.js';
 import { MemoryBackend } from '../../../src/store/memory-backend.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { gate } from '../../helpers/gate.js';
 
 function record(bucketKey: string, seq: number, size = 64): ItemRecord {
   return { bucketKey, itemKey: 'blob', version: { term: 1, seq }, tombstone: false, encoding: 'raw', payload: new Uint8Array(size).fill(seq & 0xff) };
@@ -59,12 +60,6 @@ function copyLiveLog(from: string, to: string): void {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
 }
 
 /** Commits `count` new buckets, `lanes` at a time, calling `each` after every acknowledged commit. */

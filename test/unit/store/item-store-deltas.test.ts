@@ -20,6 +20,7 @@ import { MemoryBackend } from '../../../src/store/memory-backend.js';
 import { NO_VERSION, type Version } from '../../../src/store/version.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { gate } from '../../helpers/gate.js';
 
 const F = 4;
 const v = (seq: number, term = 1): Version => ({ term, seq });
@@ -67,12 +68,6 @@ class CountingBackend extends MemoryBackend {
     return super.write(flock, records, options);
   }
   override async sync(_items: readonly ItemRef[]): Promise<void> {}
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
 }
 
 async function openFs(dir: string, options: ItemStoreOptions = {}, segmentBytes?: number): Promise<{ store: ItemStore; backend: WatchedFsBackend }> {

@@ -19,6 +19,7 @@ import { encodeKeyName } from '../../../src/store/key-names.js';
 import type { ListingEntry } from '../../../src/store/listing.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { gate } from '../../helpers/gate.js';
 
 const F = 9;
 
@@ -33,12 +34,6 @@ class HeldFsBackend extends FsBackend {
     if (this.hold !== null) await this.hold;
     return super.remove(flock, bucketKey, itemKey);
   }
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
 }
 
 function rec(bucketKey: string, itemKey: string, term: number, seq: number, tombstone = false): ItemRecord {

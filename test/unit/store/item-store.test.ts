@@ -12,6 +12,7 @@ import { ItemStore } from '../../../src/store/item-store.js';
 import { MemoryBackend } from '../../../src/store/memory-backend.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { gate } from '../../helpers/gate.js';
 
 function record(itemKey: string, seq: number, size = 10, bucketKey = 'b'): ItemRecord {
   return { bucketKey, itemKey, version: { term: 1, seq }, tombstone: false, encoding: 'raw', payload: new Uint8Array(size).fill(seq & 0xff) };
@@ -32,12 +33,6 @@ class ControlledBackend extends MemoryBackend {
     return super.write(flock, records, options);
   }
   override async sync(_items: readonly ItemRef[]): Promise<void> {}
-}
-
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
 }
 
 describe('ItemStore with a write-ahead log', () => {

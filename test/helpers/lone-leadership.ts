@@ -1,0 +1,49 @@
+// A FlockLeadership of one node over an in-memory store, with a stand-in for its
+// ClusterNode: for unit tests of how a node answers bleets (replicate, sync)
+// without sockets or other nodes.
+import type { ClusterNode } from '../../src/cluster/cluster-node.js';
+import { FlockGates } from '../../src/cluster/flock-gate.js';
+import { FlockLeadership } from '../../src/cluster/flock-leadership.js';
+import { createLogger } from '../../src/log.js';
+import { FlockClock } from '../../src/scheduler/flock-clock.js';
+import { ItemStore } from '../../src/store/item-store.js';
+import { MemoryBackend } from '../../src/store/memory-backend.js';
+
+export interface LoneLeadership {
+  leadership: FlockLeadership;
+  store: ItemStore;
+  clock: FlockClock;
+}
+
+/**
+ * `cluster` holds the ClusterNode members the test needs (route, isLive, ...);
+ * `before` runs on the clock before the leadership loads what it herds.
+ */
+export async function loneLeadership(options: {
+  selfId: string;
+  cluster: Partial<Record<keyof ClusterNode, unknown>>;
+  invalidateBucket?: (bucketKey: string) => void;
+  before?: (clock: FlockClock) => Promise<void>;
+}): Promise<LoneLeadership> {
+  const store = new ItemStore(new MemoryBackend());
+  const clock = new FlockClock(store);
+  await options.before?.(clock);
+  const leadership = new FlockLeadership({
+    selfId: options.selfId,
+    cluster: { isFresh: () => false, toLearn: () => [], setHerding: () => {}, ...options.cluster } as unknown as ClusterNode,
+    clock,
+    store,
+    gates: new FlockGates(),
+    writeQuorum: 'majority',
+    invalidateFlock: () => {},
+    invalidateBucket: options.invalidateBucket ?? (() => {}),
+    inBucket: (_bucketKey, work) => work(),
+    antiEntropyMs: 60_000,
+    antiEntropyMbps: 8,
+    transferMbps: 64,
+    bleetTimeoutMs: 1000,
+    logger: createLogger({ level: 'silent' }),
+  });
+  await leadership.loadHerding();
+  return { leadership, store, clock };
+}

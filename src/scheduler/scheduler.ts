@@ -16,7 +16,7 @@ import { encodeListAppend } from '../store/item-delta.js';
 import type { ItemEncoding, ItemRecord } from '../store/item-record.js';
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
-import { ThreadLostError, type JobPool } from '../workers/job-pool.js';
+import { JobTimedOutError, ThreadLostError, type JobPool } from '../workers/job-pool.js';
 import { WARM_JOB, type ItemChange, type JobReply, type PayloadEncoding } from '../workers/protocol.js';
 import { LRUCache } from 'lru-cache';
 import { BucketGenerations } from './bucket-generations.js';
@@ -235,15 +235,14 @@ export class Scheduler {
     const nextGen = this.#gens.fresh();
     const slot = this.#pool.slotOf(fnv1a32(bucketKey));
     // A thread that just replaced a stuck one is still importing jobs: not on this job's clock.
-    await this.#pool.ready(slot);
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.#jobTimeoutMs);
+    const starting = this.#pool.ready(slot);
+    if (starting !== undefined) await starting;
     let reply: JobReply;
     try {
-      reply = await this.#pool.runJob({ kind: 'job', ...request, gen, nextGen }, slot, timeout.signal);
+      reply = await this.#pool.runJob({ ...request, gen, nextGen }, slot, this.#jobTimeoutMs);
     } catch (err) {
       this.invalidate(bucketKey);
-      if (timeout.signal.aborted) {
+      if (err instanceof JobTimedOutError) {
         throw new GrexError('GREX_ERR_JOB_TIMEOUT', `job ${request.jobName} ran longer than ${this.#jobTimeoutMs} ms`, {
           job: request.jobName,
           timeoutMs: this.#jobTimeoutMs,
@@ -253,8 +252,6 @@ export class Scheduler {
       // finished and nothing of it was stored, so it is safe to run it once more.
       if (err instanceof ThreadLostError && !isRetry) return this.#runJob(request, true);
       throw new GrexError('GREX_ERR_INTERNAL', `job ${request.jobName} lost its thread: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
     if (!reply.ok) {
       this.invalidate(bucketKey);

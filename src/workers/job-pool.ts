@@ -1,9 +1,16 @@
 /**
  * The main thread's side of the job threads: a piscina pool with a fixed
- * number of threads, each bucket pinned to one of them (bucket-balancer.ts),
- * and the store channel through which threads read items they do not cache.
+ * number of threads, each bucket pinned to one of them (bucket-balancer.ts).
+ *
+ * piscina starts, replaces and stops the threads; jobs do not go through its
+ * task queue. Each thread runs one long "hold" task that hands it a
+ * MessagePort, its *line*: jobs go down the line in batches and come back
+ * on it, and so do the thread's store reads. A message on a plain port costs
+ * the main thread less than half of a piscina task (bench/thread-hop.ts).
+ * A job that runs past its time limit aborts its thread's hold task, which
+ * makes piscina terminate the thread and start a replacement.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina, queueOptionsSymbol } from 'piscina';
 import { ownedBytes } from '../codec.js';
 import { asGrexError, GrexError } from '../errors.js';
@@ -11,18 +18,7 @@ import type { ItemEncoding } from '../store/item-record.js';
 import { defaultJobThreads } from './default-threads.js';
 import { createSlotBalancer, slotOf, type SlotTaskOptions, type ThreadSlots } from './bucket-balancer.js';
 import { compileJobs, type CompiledJobs } from './job-compiler.js';
-import type {
-  CacheStats,
-  JobReplies,
-  JobReply,
-  JobTask,
-  LoadReply,
-  StorePortHello,
-  StoreReply,
-  StoreRequest,
-  WorkerConfig,
-  WorkerTask,
-} from './protocol.js';
+import type { CacheStats, JobBatch, JobReplies, JobReply, JobTask, LoadReply, StoreReply, StoreRequest, WorkerConfig, WorkerTask } from './protocol.js';
 
 /** How job threads read the committed state of a bucket. */
 export interface StoreReader {
@@ -38,15 +34,23 @@ export interface JobPoolOptions {
   /** Cache budget of the whole pool in bytes, split evenly between threads. */
   cacheBytes: number;
   store: StoreReader;
-  /** Called with errors of the store channel that have no request to fail. */
+  /** Called with errors of the threads' lines that have no job to fail. */
   onError?: (err: Error) => void;
 }
 
-/** The thread running a task was terminated (another job on it timed out): the task never finished. */
+/** The thread running a job was terminated (another job on it timed out): the job never finished. */
 export class ThreadLostError extends Error {
   constructor(cause: unknown) {
     super(`job thread lost: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.name = 'ThreadLostError';
+  }
+}
+
+/** A job ran longer than its time limit; its thread was terminated. */
+export class JobTimedOutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the job ran longer than ${timeoutMs} ms`);
+    this.name = 'JobTimedOutError';
   }
 }
 
@@ -57,10 +61,30 @@ const THREAD_YOUNG_GENERATION_MB = 12;
 /** A job handed to runJob, until its thread answers. */
 interface WaitingJob {
   id: number;
-  task: JobTask;
-  signal: AbortSignal;
+  /** Until it is sent (then only the thread needs it). */
+  task: JobTask | null;
+  batch: SentBatch | null;
+  deadline: number;
+  timeoutMs: number;
   resolve: (reply: JobReply) => void;
   reject: (err: unknown) => void;
+}
+
+/** Jobs that went down a line in one message, watched by one timer. */
+interface SentBatch {
+  jobs: WaitingJob[];
+  unanswered: number;
+  timer: NodeJS.Timeout | null;
+}
+
+/** A thread's line: the port its jobs and store reads travel on, while its hold task runs. */
+interface Line {
+  readonly slot: number;
+  readonly port: MessagePort;
+  readonly hold: AbortController;
+  /** Jobs sent down the line and not answered yet, by id. */
+  readonly jobs: Map<number, WaitingJob>;
+  lost: boolean;
 }
 
 export class JobPool {
@@ -68,21 +92,23 @@ export class JobPool {
   readonly #piscina: Piscina<WorkerTask, unknown>;
   readonly #slots: ThreadSlots;
   readonly #store: StoreReader;
-  readonly #ports = new Map<number, MessagePort>();
   readonly #onError: (err: Error) => void;
-  /** Slots whose thread was replaced and may still be starting (importing every job). */
-  readonly #cold = new Map<number, Promise<void> | null>();
-  /** Jobs waiting to go to a slot's thread in the next batch. */
+  /** The open line of each slot (null while its thread starts or is being replaced). */
+  readonly #lines: (Line | null)[];
+  /** A slot's line being opened: its thread imports every job first. */
+  readonly #opening: (Promise<LoadReply> | null)[];
+  /** Jobs waiting to go down a slot's line in the next batch. */
   readonly #batches = new Map<number, WaitingJob[]>();
-  /** Jobs sent to a thread and not answered yet, by id. */
-  readonly #waiting = new Map<number, WaitingJob>();
   #nextJobId = 1;
+  #closed = false;
 
   private constructor(options: JobPoolOptions, compiled: CompiledJobs) {
     this.threads = options.threads ?? defaultJobThreads();
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new TypeError('options.threads must be a positive integer');
     this.#store = options.store;
     this.#onError = options.onError ?? (() => {});
+    this.#lines = new Array<Line | null>(this.threads).fill(null);
+    this.#opening = new Array<Promise<LoadReply> | null>(this.threads).fill(null);
     const { balancer, slots } = createSlotBalancer(this.threads, queueOptionsSymbol);
     this.#slots = slots;
     const workerData: WorkerConfig = {
@@ -96,17 +122,16 @@ export class JobPool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: Infinity,
-      // The scheduler bounds what is queued; piscina only holds what is in flight.
       maxQueue: Infinity,
-      concurrentTasksPerWorker: 1 << 20,
+      // A thread runs its hold task alongside load and stats tasks.
+      concurrentTasksPerWorker: 16,
       workerData,
       loadBalancer: balancer as never,
       // A thread's young generation grows to 32 MiB under load when not limited; a smaller one
       // costs little here (jobs keep few short-lived objects) and bounds each thread's memory.
       resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
     });
-    this.#piscina.on('message', (message: unknown) => this.#onWorkerMessage(message));
-    // A worker that dies fails its tasks (handled per task); nothing else to do here.
+    // A worker that dies fails its hold task (handled per line); nothing else to do here.
     this.#piscina.on('error', (err: Error) => this.#onError(err));
   }
 
@@ -114,9 +139,7 @@ export class JobPool {
   static async start(options: JobPoolOptions): Promise<JobPool> {
     const pool = new JobPool(options, await compileJobs(Object.values(options.jobs)));
     try {
-      const replies = await Promise.all(
-        Array.from({ length: pool.threads }, (_, slot) => pool.#runOnSlot({ kind: 'load' }, slot) as Promise<LoadReply>),
-      );
+      const replies = await Promise.all(Array.from({ length: pool.threads }, (_, slot) => pool.#open(slot)));
       const problems = [...new Set(replies.flatMap((r) => r.problems))];
       if (problems.length > 0) {
         throw new GrexError('GREX_ERR_JOB_LOAD', `jobs failed to load: ${problems.join('; ')}`, { problems });
@@ -128,25 +151,61 @@ export class JobPool {
     return pool;
   }
 
-  #onWorkerMessage(message: unknown): void {
-    const hello = message as Partial<StorePortHello> | null;
-    if (hello === null || typeof hello !== 'object' || hello.grexStorePort === undefined) return;
-    const port = hello.grexStorePort as unknown as MessagePort;
-    const threadId = hello.threadId ?? -1;
-    this.#ports.get(threadId)?.close();
-    this.#ports.set(threadId, port);
-    port.on('message', (message: StoreRequest | JobReplies) => {
-      if ('grexJobReplies' in message) this.#onReplies(message);
-      else void this.#serveStore(port, message);
-    });
-    port.on('close', () => {
-      if (this.#ports.get(threadId) === port) this.#ports.delete(threadId);
-    });
-    // The main thread must be free to exit while threads idle.
-    port.unref();
+  #runOnSlot(task: WorkerTask, slot: number, signal?: AbortSignal, transferList?: MessagePort[]): Promise<unknown> {
+    const options: SlotTaskOptions = { slot };
+    const payload = Object.assign(task, { [queueOptionsSymbol]: options });
+    return this.#piscina.run(payload, { ...(signal === undefined ? {} : { signal }), ...(transferList === undefined ? {} : { transferList: transferList as never }) });
   }
 
-  async #serveStore(port: MessagePort, request: StoreRequest): Promise<void> {
+  /** Imports every job in the slot's thread, then opens its line (once at a time per slot). */
+  #open(slot: number): Promise<LoadReply> {
+    let opening = this.#opening[slot];
+    if (opening != null) return opening;
+    opening = (async () => {
+      try {
+        const loaded = (await this.#runOnSlot({ kind: 'load' }, slot)) as LoadReply;
+        if (this.#closed) throw new Error('the job pool is closed');
+        const { port1, port2 } = new MessageChannel();
+        const line: Line = { slot, port: port1, hold: new AbortController(), jobs: new Map(), lost: false };
+        port1.on('message', (message: StoreRequest | JobReplies) => {
+          if ('grexJobReplies' in message) this.#onReplies(line, message);
+          else void this.#serveStore(line, message);
+        });
+        port1.on('close', () => this.#lose(line, new Error('its line closed')));
+        // The main thread must be free to exit while threads idle.
+        port1.unref();
+        this.#lines[slot] = line;
+        this.#runOnSlot({ kind: 'hold', port: port2 }, slot, line.hold.signal, [port2]).then(
+          () => this.#lose(line, new Error('its hold task ended')),
+          (err: unknown) => this.#lose(line, err),
+        );
+        return loaded;
+      } finally {
+        this.#opening[slot] = null;
+      }
+    })();
+    this.#opening[slot] = opening;
+    return opening;
+  }
+
+  /**
+   * A line's thread is gone or going: every job on it fails. The job that ran
+   * out of time (if any) times out; the others never finished and may run again.
+   */
+  #lose(line: Line, cause: unknown, timedOut?: WaitingJob): void {
+    if (line.lost) return;
+    line.lost = true;
+    if (this.#lines[line.slot] === line) this.#lines[line.slot] = null;
+    line.hold.abort();
+    line.port.close();
+    for (const job of line.jobs.values()) {
+      if (job.batch?.timer != null) clearTimeout(job.batch.timer);
+      job.reject(job === timedOut ? new JobTimedOutError(job.timeoutMs) : new ThreadLostError(cause));
+    }
+    line.jobs.clear();
+  }
+
+  async #serveStore(line: Line, request: StoreRequest): Promise<void> {
     let reply: StoreReply;
     const transfer: ArrayBuffer[] = [];
     try {
@@ -162,17 +221,12 @@ export class JobPool {
     } catch (err) {
       reply = { id: request.id, ok: false, error: asGrexError(err).toWire() };
     }
+    if (line.lost) return;
     try {
-      port.postMessage(reply, transfer);
+      line.port.postMessage(reply, transfer);
     } catch (err) {
       this.#onError(err as Error);
     }
-  }
-
-  #runOnSlot(task: WorkerTask, slot: number, signal?: AbortSignal): Promise<unknown> {
-    const options: SlotTaskOptions = { slot };
-    const payload = Object.assign(task, { [queueOptionsSymbol]: options });
-    return this.#piscina.run(payload, signal === undefined ? {} : { signal });
   }
 
   /** The slot (thread) of a bucket, from the bucket key's FNV-1a hash. */
@@ -181,102 +235,100 @@ export class JobPool {
   }
 
   /**
-   * Runs a job on the thread of `slot`. Rejects with piscina's AbortError when
-   * `signal` aborts (the thread is replaced), and with ThreadLostError when the
-   * thread died under the job for another reason.
+   * Runs a job on the thread of `slot`. Rejects with JobTimedOutError when it
+   * runs longer than `timeoutMs` (its thread is replaced), and with
+   * ThreadLostError when its thread was lost under it for another reason
+   * (another job on it timed out): such a job never finished.
    *
-   * Jobs for one thread that come in the same turn of the event loop travel
-   * in one message (a batch task) and are answered on the thread's store port
-   * as each finishes: the hop to a thread costs per message, not per job. A
-   * job that times out aborts its batch, which replaces the thread: the other
-   * jobs of the batch then fail with ThreadLostError (and are run again), as
-   * any job on a replaced thread does.
+   * Jobs for one thread that come in the same turn of the event loop go down
+   * its line in one message; the thread answers each as it finishes (those
+   * that finish together in one message).
    */
-  async runJob(task: JobTask, slot: number, signal: AbortSignal): Promise<JobReply> {
-    try {
-      return await new Promise<JobReply>((resolve, reject) => {
-        let batch = this.#batches.get(slot);
-        if (batch === undefined) {
-          this.#batches.set(slot, (batch = []));
-          setImmediate(() => this.#sendBatch(slot));
-        }
-        batch.push({ id: this.#nextJobId++, task, signal, resolve, reject });
-      });
-    } catch (err) {
-      // The thread of this slot is gone; its replacement starts from scratch.
-      this.#cold.set(slot, null);
-      if (signal.aborted) throw err;
-      throw new ThreadLostError(err);
-    }
+  runJob(task: JobTask, slot: number, timeoutMs: number): Promise<JobReply> {
+    return new Promise<JobReply>((resolve, reject) => {
+      let batch = this.#batches.get(slot);
+      if (batch === undefined) {
+        this.#batches.set(slot, (batch = []));
+        setImmediate(() => this.#sendBatch(slot));
+      }
+      batch.push({ id: this.#nextJobId++, task, batch: null, deadline: 0, timeoutMs, resolve, reject });
+    });
   }
 
   #sendBatch(slot: number): void {
     const jobs = this.#batches.get(slot) ?? [];
     this.#batches.delete(slot);
-    const abort = new AbortController();
-    const onAbort = () => abort.abort();
-    const sent: WaitingJob[] = [];
-    for (const job of jobs) {
-      if (job.signal.aborted) {
-        job.reject(new Error('the job was aborted before it was sent to its thread'));
-        continue;
-      }
-      job.signal.addEventListener('abort', onAbort, { once: true });
-      this.#waiting.set(job.id, job);
-      sent.push(job);
+    const line = this.#lines[slot];
+    if (line == null || line.lost) {
+      for (const job of jobs) job.reject(new ThreadLostError(new Error('its thread is being replaced')));
+      return;
     }
-    if (sent.length === 0) return;
-    this.#runOnSlot({ kind: 'jobs', jobs: sent.map((job) => ({ ...job.task, id: job.id })) }, slot, abort.signal).then(
-      () => {
-        // Every answer was posted before the task returned; one still on its way may be
-        // overtaken by the task's own answer (another port). Should its job time out
-        // meanwhile, it fails by itself: its batch can no longer be aborted.
-        for (const job of sent) {
-          job.signal.removeEventListener('abort', onAbort);
-          if (!this.#waiting.has(job.id)) continue;
-          job.signal.addEventListener('abort', () => this.#fail(job, new Error('the job timed out after its thread finished it')), { once: true });
-        }
-      },
-      (err: unknown) => {
-        for (const job of sent) {
-          job.signal.removeEventListener('abort', onAbort);
-          this.#fail(job, err);
-        }
-      },
-    );
+    const now = Date.now();
+    const message: JobBatch = { grexJobs: [] };
+    const sent: SentBatch = { jobs, unanswered: jobs.length, timer: null };
+    let first = Infinity;
+    for (const job of jobs) {
+      job.deadline = now + job.timeoutMs;
+      job.batch = sent;
+      first = Math.min(first, job.deadline);
+      line.jobs.set(job.id, job);
+      message.grexJobs.push({ ...job.task!, id: job.id });
+      job.task = null;
+    }
+    try {
+      line.port.postMessage(message);
+    } catch (err) {
+      // Job data are strings and bytes: only a closed line fails here.
+      this.#lose(line, err);
+      return;
+    }
+    this.#watch(line, sent, first - now);
   }
 
-  #fail(job: WaitingJob, err: unknown): void {
-    if (this.#waiting.get(job.id) !== job) return;
-    this.#waiting.delete(job.id);
-    job.reject(err);
+  /**
+   * One timer per batch (cleared when its last job is answered): a job of it
+   * still running at its deadline takes its thread down. Which of the jobs on
+   * a stuck thread is the stuck one cannot be told; the first one past its
+   * deadline is timed out, the others are run again (a stuck one then times
+   * out on its own).
+   */
+  #watch(line: Line, sent: SentBatch, delayMs: number): void {
+    sent.timer = setTimeout(() => {
+      sent.timer = null;
+      if (line.lost) return;
+      const now = Date.now();
+      let next = Infinity;
+      for (const job of sent.jobs) {
+        if (!line.jobs.has(job.id)) continue;
+        if (job.deadline <= now) return this.#lose(line, new Error('another job on its thread timed out'), job);
+        next = Math.min(next, job.deadline);
+      }
+      if (next !== Infinity) this.#watch(line, sent, next - now);
+    }, Math.max(0, delayMs));
+    sent.timer.unref();
   }
 
-  #onReplies(message: JobReplies): void {
+  #onReplies(line: Line, message: JobReplies): void {
     for (const { id, reply } of message.grexJobReplies) {
-      const job = this.#waiting.get(id);
+      const job = line.jobs.get(id);
       if (job === undefined) continue;
-      this.#waiting.delete(id);
+      line.jobs.delete(id);
+      const sent = job.batch!;
+      if (--sent.unanswered === 0 && sent.timer !== null) clearTimeout(sent.timer);
       job.resolve(reply);
     }
   }
 
   /**
-   * Resolves once the slot's thread is ready to run jobs. A thread that
-   * replaced one lost to a timeout first imports every job; a job's time
-   * limit should not be spent on that, so callers start their clock after this.
+   * Undefined once the slot's thread is ready to run jobs, else a promise of
+   * that. A thread that replaced one lost to a timeout first imports every
+   * job; a job's time limit should not be spent on that, so callers start
+   * their clock after this.
    */
-  ready(slot: number): Promise<void> {
-    if (!this.#cold.has(slot)) return Promise.resolve();
-    let warming = this.#cold.get(slot);
-    if (warming == null) {
-      warming = this.#runOnSlot({ kind: 'load' }, slot).then(
-        () => void this.#cold.delete(slot),
-        () => void this.#cold.delete(slot),
-      );
-      this.#cold.set(slot, warming);
-    }
-    return warming;
+  ready(slot: number): Promise<void> | undefined {
+    if (this.#lines[slot] != null) return undefined;
+    if (this.#closed) return Promise.reject(new GrexError('GREX_ERR_SHUTTING_DOWN', 'the job pool is closed'));
+    return this.#open(slot).then(() => undefined);
   }
 
   /** Cache counters of every thread. */
@@ -290,8 +342,8 @@ export class JobPool {
   }
 
   async close(): Promise<void> {
-    for (const port of this.#ports.values()) port.close();
-    this.#ports.clear();
+    this.#closed = true;
+    for (const line of this.#lines) if (line != null) this.#lose(line, new Error('the job pool closed'));
     await this.#piscina.destroy();
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Entry of a job worker thread (loaded by piscina).
+ * Entry of a job worker thread (loaded by piscina; jobs come down the
+ * thread's line, see job-pool.ts).
  *
  * Per job: drop the bucket's cached copies if their generation is not the
  * task's, decode the data, run the job against a context over the cache,
@@ -7,13 +8,12 @@
  * failure becomes an error reply; nothing thrown here may crash the thread.
  */
 import { threadId, workerData } from 'node:worker_threads';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { decodeWire, itemCodec, ownedBytes, wireCodec } from '../codec.js';
 import { asGrexError, GrexError } from '../errors.js';
 import { WorkerJobContext } from './job-context.js';
 import { loadJob, setCompileProblems } from './job-loader.js';
 import { ObjectCache } from './object-cache.js';
-import { WARM_JOB, type CacheStats, type JobBatchTask, type JobReplies, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
+import { WARM_JOB, type CacheStats, type JobBatch, type JobReplies, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
 import { StorePort } from './store-port.js';
 import { installGrexResolver } from './grex-resolver.js';
 
@@ -73,11 +73,6 @@ interface Answer {
   transfer: ArrayBuffer[];
 }
 
-async function runJob(task: JobTask): Promise<JobReply> {
-  const { reply, transfer } = await answerJob(task);
-  return transfer.length === 0 ? reply : (moveAll(reply, transfer) as unknown as JobReply);
-}
-
 async function answerJob(task: JobTask): Promise<Answer> {
   cache.sync(task.bucketKey, task.gen);
   if (task.jobName === WARM_JOB) return { reply: await warmBucket(task), transfer: [] };
@@ -126,10 +121,8 @@ async function answerJob(task: JobTask): Promise<Answer> {
   }
 }
 
-// Answers to batched jobs wait here for the end of the current turn, so that the jobs of a
-// batch that finish together (cache hits do) go back in one message. Whatever is left goes
-// before the batch task returns: with no task running, piscina blocks this thread's event
-// loop (Atomics.wait) until the next task, so a later flush would not run.
+// Answers wait here for the end of the current turn, so that the jobs of a batch that
+// finish together (cache hits do) go back in one message.
 let replies: JobReplies['grexJobReplies'] = [];
 let replyTransfer: ArrayBuffer[] = [];
 
@@ -148,16 +141,14 @@ function flushReplies(): void {
   store.postReplies(message, transfer);
 }
 
-/** Runs a batch's jobs side by side; each is answered on the store port as it finishes. */
-async function runBatch(task: JobBatchTask): Promise<number> {
-  await Promise.all(task.jobs.map(async (job) => queueReply(job.id, await answerJob(job))));
-  flushReplies();
-  return task.jobs.length;
-}
-
-/** A value piscina sends with its ArrayBuffers transferred (the Transferable protocol). */
-function moveAll(value: object, buffers: ArrayBuffer[]): object {
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never);
+/** Runs a batch's jobs side by side; each is answered on the line as it finishes. */
+function runBatch(batch: JobBatch): void {
+  for (const job of batch.grexJobs) {
+    void answerJob(job).then(
+      (answer) => queueReply(job.id, answer),
+      (err: unknown) => queueReply(job.id, { reply: { ok: false, error: asGrexError(err).toWire(), threadId }, transfer: [] }),
+    );
+  }
 }
 
 async function loadAll(): Promise<LoadReply> {
@@ -187,12 +178,12 @@ function stats(): CacheStats {
   };
 }
 
-export default async function handle(task: WorkerTask): Promise<JobReply | LoadReply | CacheStats | number> {
+export default async function handle(task: WorkerTask): Promise<LoadReply | CacheStats | null> {
   switch (task.kind) {
-    case 'job':
-      return runJob(task);
-    case 'jobs':
-      return runBatch(task);
+    case 'hold':
+      // The thread serves its line until the line closes (or piscina terminates the thread).
+      await store.attach(task.port, runBatch);
+      return null;
     case 'load':
       return loadAll();
     case 'stats':

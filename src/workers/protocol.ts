@@ -15,7 +15,6 @@ import type { ItemEncoding } from '../store/item-record.js';
 export type PayloadEncoding = 'json' | 'msgpack' | 'value';
 
 export interface JobTask {
-  kind: 'job';
   bucketKey: string;
   jobName: string;
   /** JSON text, msgpack bytes, or msgpackr value bytes, per dataEncoding; undefined for no data. */
@@ -36,19 +35,27 @@ export interface JobTask {
 export const WARM_JOB = ':warm';
 
 /**
- * The jobs sent to one thread in one message (fewer, larger messages: the
- * hop to a thread costs per message). The thread runs them side by side and
- * answers each on its store port as it finishes (JobReplies), so a slow job
- * does not hold up the others; the task itself resolves when all are done.
+ * The jobs sent down a thread's line in one message (fewer, larger messages:
+ * the hop to a thread costs per message). The thread runs them side by side
+ * and answers each as it finishes (JobReplies), so a slow job does not hold
+ * up the others.
  */
-export interface JobBatchTask {
-  kind: 'jobs';
-  jobs: (JobTask & { id: number })[];
+export interface JobBatch {
+  grexJobs: (JobTask & { id: number })[];
 }
 
-/** Answers to jobs of batches, posted by a thread on its store port. */
+/** Answers to jobs, posted by a thread on its line. */
 export interface JobReplies {
   grexJobReplies: { id: number; reply: JobReply }[];
+}
+
+/**
+ * Hands a thread its line (see job-pool.ts). The task runs as long as the
+ * thread serves the line; aborting it terminates the thread.
+ */
+export interface HoldTask {
+  kind: 'hold';
+  port: MessagePort;
 }
 
 export interface LoadTask {
@@ -59,7 +66,7 @@ export interface StatsTask {
   kind: 'stats';
 }
 
-export type WorkerTask = JobTask | JobBatchTask | LoadTask | StatsTask;
+export type WorkerTask = HoldTask | LoadTask | StatsTask;
 
 export interface ItemChange {
   itemKey: string;
@@ -95,7 +102,7 @@ export interface CacheStats {
   buckets: number;
 }
 
-/** Requests a worker sends to the main thread's store on its own MessagePort. */
+/** Requests a thread sends to the main thread's store on its line. */
 export type StoreRequest =
   | { id: number; op: 'get'; bucketKey: string; itemKey: string }
   | { id: number; op: 'keys'; bucketKey: string };
@@ -104,12 +111,6 @@ export type StoreReply =
   | { id: number; ok: true; bytes: Uint8Array | null; encoding: ItemEncoding | null }
   | { id: number; ok: true; keys: string[] }
   | { id: number; ok: false; error: WireError };
-
-/** First message of every worker thread on parentPort: the port its store requests use. */
-export interface StorePortHello {
-  grexStorePort: MessagePort;
-  threadId: number;
-}
 
 /** What every worker thread is started with. */
 export interface WorkerConfig {

@@ -1,46 +1,60 @@
 /**
- * The worker end of a thread's store channel: asks the main thread for items
- * the cache does not hold. One request per miss; replies carry bytes in
- * ArrayBuffers of their own (transferred).
+ * The thread's end of its line (see job-pool.ts): job batches come in on it,
+ * answers go back on it, and so do reads of items the cache does not hold
+ * (one request per miss; replies carry bytes in ArrayBuffers of their own,
+ * transferred).
  */
-import { MessageChannel, parentPort, threadId, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { fromWire, GrexError } from '../errors.js';
 import type { ItemEncoding } from '../store/item-record.js';
-import type { JobReplies, StoreReply, StoreRequest, StorePortHello } from './protocol.js';
+import type { JobBatch, JobReplies, StoreReply, StoreRequest } from './protocol.js';
 
 type Pending = { resolve: (reply: StoreReply) => void; reject: (err: Error) => void };
 
 type StoreRequestBody = StoreRequest extends infer R ? (R extends StoreRequest ? Omit<R, 'id'> : never) : never;
 
 export class StorePort {
-  readonly #port: MessagePort;
+  #port: MessagePort | null = null;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
 
-  constructor() {
-    const { port1, port2 } = new MessageChannel();
-    this.#port = port1;
-    port1.on('message', (reply: StoreReply) => this.#onReply(reply));
-    // Idle workers must not be kept alive by this port: piscina owns their lifetime.
-    port1.unref();
-    const hello: StorePortHello = { grexStorePort: port2 as unknown as StorePortHello['grexStorePort'], threadId };
-    parentPort!.postMessage(hello, [port2]);
+  /**
+   * Serves a new line (a replacement thread gets one at its start); resolves
+   * when it closes. Store requests still waiting on an older line fail.
+   */
+  attach(port: MessagePort, onJobs: (batch: JobBatch) => void): Promise<void> {
+    this.#port?.close();
+    this.#port = port;
+    return new Promise<void>((resolve) => {
+      port.on('message', (message: StoreReply | JobBatch) => {
+        if ('grexJobs' in message) onJobs(message);
+        else this.#onReply(message);
+      });
+      port.on('close', () => {
+        if (this.#port === port) {
+          this.#port = null;
+          for (const pending of this.#pending.values()) pending.reject(new GrexError('GREX_ERR_INTERNAL', "the thread's line closed"));
+          this.#pending.clear();
+        }
+        resolve();
+      });
+    });
   }
 
   #onReply(reply: StoreReply): void {
     const pending = this.#pending.get(reply.id);
     if (pending === undefined) return;
     this.#pending.delete(reply.id);
-    if (this.#pending.size === 0) this.#port.unref();
     pending.resolve(reply);
   }
 
   #request(body: StoreRequestBody): Promise<StoreReply> {
+    const port = this.#port;
+    if (port === null) return Promise.reject(new GrexError('GREX_ERR_INTERNAL', 'the thread has no line to its store'));
     const id = this.#nextId++;
     return new Promise<StoreReply>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      if (this.#pending.size === 1) this.#port.ref();
-      this.#port.postMessage({ ...body, id } as StoreRequest);
+      port.postMessage({ ...body, id } as StoreRequest);
     });
   }
 
@@ -51,9 +65,9 @@ export class StorePort {
     return reply.bytes === null ? undefined : { bytes: reply.bytes, encoding: reply.encoding ?? 'raw' };
   }
 
-  /** Sends answers to jobs of batches to the main thread (their buffers moved). */
+  /** Sends answers to jobs to the main thread (their buffers moved). */
   postReplies(replies: JobReplies, transfer: ArrayBuffer[]): void {
-    this.#port.postMessage(replies, transfer);
+    this.#port?.postMessage(replies, transfer);
   }
 
   async keys(bucketKey: string): Promise<string[]> {

@@ -129,6 +129,8 @@ const APPLY_BATCH_CALM = 4;
 /** Headers of item files this store wrote last, remembered (see #written). */
 const WRITTEN_HEADERS_MAX = 16_384;
 const APPLY_RETRY_MS = 1000;
+/** Share of pendingBytesMax kept as bodies of written items (#bodies). */
+const WRITTEN_BODIES_SHARE = 1 / 4;
 export const DEFAULT_PENDING_BYTES_MAX = 64 * 1024 * 1024;
 export const DEFAULT_APPLY_DELAY_MS = 1000;
 export const DEFAULT_UNSYNCED_MAX = 8192;
@@ -227,6 +229,12 @@ export class ItemStore {
    * Read only when nothing is pending.
    */
   readonly #written = new LRUCache<string, ItemHeader | 'absent'>({ max: WRITTEN_HEADERS_MAX });
+  /**
+   * Whole records the apply loop composed and wrote lately (bounded in bytes):
+   * the next deltas of a hot item build on this instead of reading its file
+   * back. Valid only while #written names the same version (see #fileBody).
+   */
+  readonly #bodies: LRUCache<string, ItemRecord> | null;
   /** Item files written or removed by the apply loop so far (see #remember). */
   #applies = 0;
 
@@ -237,6 +245,8 @@ export class ItemStore {
     this.#unsyncedMax = options.unsyncedMax ?? DEFAULT_UNSYNCED_MAX;
     this.#applyDelayMs = options.applyDelayMs ?? DEFAULT_APPLY_DELAY_MS;
     this.#onError = options.onError ?? (() => {});
+    const bodiesBytes = Math.floor(this.#pendingBytesMax * WRITTEN_BODIES_SHARE);
+    this.#bodies = bodiesBytes < 64 * 1024 ? null : new LRUCache<string, ItemRecord>({ maxSize: bodiesBytes, sizeCalculation: heldBytes });
   }
 
   /** Opens the backend and, if there is a log, replays what a crash left in it. */
@@ -328,7 +338,7 @@ export class ItemStore {
   async read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
     const id = itemId(flock, bucketKey, itemKey);
     const entry = this.#pending.get(id);
-    if (entry === undefined) return this.backend.read(flock, bucketKey, itemKey);
+    if (entry === undefined) return this.#fileBody(id) ?? this.backend.read(flock, bucketKey, itemKey);
     if (entry.deltas.length === 0) return entry.base!.purge === true ? undefined : entry.base!;
     return this.#compose(id, entry);
   }
@@ -374,7 +384,7 @@ export class ItemStore {
   async #compose(id: string, entry: PendingItem): Promise<ItemRecord | undefined> {
     const base = entry.base;
     const deltas = entry.deltas.records();
-    const start = base === null ? await this.backend.read(entry.flock, entry.bucketKey, entry.itemKey) : base.purge === true ? undefined : base;
+    const start = base === null ? (this.#fileBody(id) ?? (await this.backend.read(entry.flock, entry.bucketKey, entry.itemKey))) : base.purge === true ? undefined : base;
     const composed = composeItem(start, deltas);
     // Fold it in, unless the entry changed meanwhile or its file is being written (the apply loop owns it then).
     if (
@@ -390,6 +400,18 @@ export class ItemStore {
       this.#resize(entry);
     }
     return composed.record;
+  }
+
+  /** The record in an item's file, if the apply loop wrote it lately and still remembers it. */
+  #fileBody(id: string): ItemRecord | undefined {
+    const body = this.#bodies?.get(id);
+    if (body === undefined) return undefined;
+    const written = this.#written.get(id);
+    if (written === undefined || written === 'absent' || compareVersions(written.version, body.version) !== 0) {
+      this.#bodies!.delete(id);
+      return undefined;
+    }
+    return body;
   }
 
   #resize(entry: PendingItem): void {
@@ -769,7 +791,7 @@ export class ItemStore {
         let start: ItemRecord | undefined;
         if (base === null) {
           try {
-            start = await this.backend.read(flock, bucketKey, itemKey);
+            start = this.#fileBody(id) ?? (await this.backend.read(flock, bucketKey, itemKey));
           } catch (err) {
             if ((err as GrexError).code !== 'GREX_ERR_STORE_CORRUPT') throw err;
             // The file the deltas build on is damaged: they cannot be composed here. The item
@@ -792,6 +814,10 @@ export class ItemStore {
       this.#unsynced.set(id, { flock, bucketKey, itemKey });
       if (this.#unsynced.size >= this.#unsyncedMax) this.#closeSegmentEarly();
       this.#written.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));
+      // Keep a record the deltas were composed into (a buffer of its own, not a view that would
+      // hold a larger one) for the next deltas.
+      if (typeof target === 'object' && count > 0 && !target.tombstone && target.payload.byteLength === target.payload.buffer.byteLength) this.#bodies?.set(id, target);
+      else this.#bodies?.delete(id);
       this.#applies++;
       // Newer records may have come meanwhile: they stay pending and are written next time.
       if (this.#pending.get(id) !== entry) return;

@@ -60,9 +60,14 @@ class WatchedFsBackend extends FsBackend {
   }
 }
 
-/** A memory backend that counts writes and keeps nothing it is asked to sync. */
+/** A memory backend that counts writes and reads and keeps nothing it is asked to sync. */
 class CountingBackend extends MemoryBackend {
   writes = 0;
+  reads = 0;
+  override async read(flock: number, bucketKey: string, itemKey: string): Promise<ItemRecord | undefined> {
+    this.reads++;
+    return super.read(flock, bucketKey, itemKey);
+  }
   override async write(flock: number, records: readonly ItemRecord[], options?: WriteOptions): Promise<void> {
     this.writes += records.length;
     return super.write(flock, records, options);
@@ -176,6 +181,31 @@ describe('ItemStore deltas', () => {
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
     assert.deepEqual((await backend.read(F, 'b', 'cold'))?.version, v(2), `cold written while hot was rewritten ${seq - 3} times`);
+    await store.close();
+  });
+
+  test("a hot list's next appends build on the item last written to its file, not on the file read back", async (t) => {
+    const backend = new CountingBackend();
+    const store = new ItemStore(backend, { wal: { dir: await tempDir(t), fsync: 'never' }, applyDelayMs: 0 });
+    await store.open();
+    await store.commit(F, [whole('list', 1, [1])]);
+    await waitFor(() => backend.writes === 1, { what: 'the whole list written' });
+    for (let seq = 2; seq <= 10; seq++) {
+      await store.commit(F, [append('list', seq, v(seq - 1), [seq], 5)]);
+      await waitFor(() => backend.writes === seq, { what: `version ${seq} written` });
+    }
+    assert.equal(backend.reads, 1, 'the file was read once, for the first append');
+    const expected = [6, 7, 8, 9, 10];
+    assert.deepEqual(itemCodec.unpack((await backend.read(F, 'b', 'list'))!.payload), expected);
+    assert.deepEqual(await valueOf(store, 'list'), expected);
+    // A whole record replaces the file: the next append builds on the file again, not on an old body.
+    await store.commit(F, [whole('list', 11, ['w'])]);
+    await waitFor(() => backend.writes === 11, { what: 'the whole record written' });
+    const readsBefore = backend.reads;
+    await store.commit(F, [append('list', 12, v(11), ['x'], 5)]);
+    await waitFor(() => backend.writes === 12, { what: 'version 12 written' });
+    assert.equal(backend.reads, readsBefore + 1);
+    assert.deepEqual(itemCodec.unpack((await backend.read(F, 'b', 'list'))!.payload), ['w', 'x']);
     await store.close();
   });
 

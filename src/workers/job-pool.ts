@@ -18,7 +18,8 @@ import type { ItemEncoding } from '../store/item-record.js';
 import { defaultJobThreads } from './default-threads.js';
 import { createSlotBalancer, slotOf, type SlotTaskOptions, type ThreadSlots } from './bucket-balancer.js';
 import { compileJobs, type CompiledJobs } from './job-compiler.js';
-import type { CacheStats, JobBatch, JobReplies, JobReply, JobTask, LoadReply, StoreReply, StoreRequest, WorkerConfig, WorkerTask } from './protocol.js';
+import { packJob, unpackReplies, type JobBatch, type JobReplies } from './line-messages.js';
+import type { CacheStats, JobReply, JobTask, LoadReply, StoreReply, StoreRequest, WorkerConfig, WorkerTask } from './protocol.js';
 
 /** How job threads read the committed state of a bucket. */
 export interface StoreReader {
@@ -168,7 +169,7 @@ export class JobPool {
         const { port1, port2 } = new MessageChannel();
         const line: Line = { slot, port: port1, hold: new AbortController(), jobs: new Map(), lost: false };
         port1.on('message', (message: StoreRequest | JobReplies) => {
-          if ('grexJobReplies' in message) this.#onReplies(line, message);
+          if (Array.isArray(message)) this.#onReplies(line, message);
           else void this.#serveStore(line, message);
         });
         port1.on('close', () => this.#lose(line, new Error('its line closed')));
@@ -264,7 +265,7 @@ export class JobPool {
       return;
     }
     const now = Date.now();
-    const message: JobBatch = { grexJobs: [] };
+    const message: JobBatch = [];
     const sent: SentBatch = { jobs, unanswered: jobs.length, timer: null };
     let first = Infinity;
     for (const job of jobs) {
@@ -272,7 +273,7 @@ export class JobPool {
       job.batch = sent;
       first = Math.min(first, job.deadline);
       line.jobs.set(job.id, job);
-      message.grexJobs.push({ ...job.task!, id: job.id });
+      packJob(message, job.id, job.task!);
       job.task = null;
     }
     try {
@@ -309,14 +310,14 @@ export class JobPool {
   }
 
   #onReplies(line: Line, message: JobReplies): void {
-    for (const { id, reply } of message.grexJobReplies) {
+    unpackReplies(message, (id, reply) => {
       const job = line.jobs.get(id);
-      if (job === undefined) continue;
+      if (job === undefined) return;
       line.jobs.delete(id);
       const sent = job.batch!;
       if (--sent.unanswered === 0 && sent.timer !== null) clearTimeout(sent.timer);
       job.resolve(reply);
-    }
+    });
   }
 
   /**

@@ -13,7 +13,8 @@ import { asGrexError, GrexError } from '../errors.js';
 import { WorkerJobContext } from './job-context.js';
 import { loadJob, setCompileProblems } from './job-loader.js';
 import { ObjectCache } from './object-cache.js';
-import { WARM_JOB, type CacheStats, type JobBatch, type JobReplies, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
+import { packReply, unpackJobs, type JobBatch, type JobReplies } from './line-messages.js';
+import { WARM_JOB, type CacheStats, type JobReply, type JobTask, type LoadReply, type PayloadEncoding, type WorkerConfig, type WorkerTask } from './protocol.js';
 import { StorePort } from './store-port.js';
 import { installGrexResolver } from './grex-resolver.js';
 
@@ -123,18 +124,18 @@ async function answerJob(task: JobTask): Promise<Answer> {
 
 // Answers wait here for the end of the current turn, so that the jobs of a batch that
 // finish together (cache hits do) go back in one message.
-let replies: JobReplies['grexJobReplies'] = [];
+let replies: JobReplies = [];
 let replyTransfer: ArrayBuffer[] = [];
 
 function queueReply(id: number, answer: Answer): void {
   if (replies.length === 0) setImmediate(flushReplies);
-  replies.push({ id, reply: answer.reply });
+  packReply(replies, id, answer.reply);
   for (const buffer of answer.transfer) replyTransfer.push(buffer);
 }
 
 function flushReplies(): void {
   if (replies.length === 0) return;
-  const message: JobReplies = { grexJobReplies: replies };
+  const message = replies;
   const transfer = replyTransfer;
   replies = [];
   replyTransfer = [];
@@ -143,7 +144,7 @@ function flushReplies(): void {
 
 /** Runs a batch's jobs side by side; each is answered on the line as it finishes. */
 function runBatch(batch: JobBatch): void {
-  for (const job of batch.grexJobs) {
+  for (const job of unpackJobs(batch)) {
     void answerJob(job).then(
       (answer) => queueReply(job.id, answer),
       (err: unknown) => queueReply(job.id, { reply: { ok: false, error: asGrexError(err).toWire(), threadId }, transfer: [] }),

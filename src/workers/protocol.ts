@@ -35,21 +35,6 @@ export interface JobTask {
 export const WARM_JOB = ':warm';
 
 /**
- * The jobs sent down a thread's line in one message (fewer, larger messages:
- * the hop to a thread costs per message). The thread runs them side by side
- * and answers each as it finishes (JobReplies), so a slow job does not hold
- * up the others.
- */
-export interface JobBatch {
-  grexJobs: (JobTask & { id: number })[];
-}
-
-/** Answers to jobs, posted by a thread on its line. */
-export interface JobReplies {
-  grexJobReplies: { id: number; reply: JobReply }[];
-}
-
-/**
  * Hands a thread its line (see job-pool.ts). The task runs as long as the
  * thread serves the line; aborting it terminates the thread.
  */

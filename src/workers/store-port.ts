@@ -7,7 +7,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import { fromWire, GrexError } from '../errors.js';
 import type { ItemEncoding } from '../store/item-record.js';
-import type { JobBatch, JobReplies, StoreReply, StoreRequest } from './protocol.js';
+import type { JobBatch, JobReplies } from './line-messages.js';
+import type { StoreReply, StoreRequest } from './protocol.js';
 
 type Pending = { resolve: (reply: StoreReply) => void; reject: (err: Error) => void };
 
@@ -27,7 +28,7 @@ export class StorePort {
     this.#port = port;
     return new Promise<void>((resolve) => {
       port.on('message', (message: StoreReply | JobBatch) => {
-        if ('grexJobs' in message) onJobs(message);
+        if (Array.isArray(message)) onJobs(message);
         else this.#onReply(message);
       });
       port.on('close', () => {

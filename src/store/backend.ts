@@ -23,6 +23,12 @@ export interface WriteOptions {
    * durable later, in bulk, by `sync`.
    */
   durable?: boolean;
+  /**
+   * Per record, the payload bytes of the item file it replaces, when the
+   * caller knows them (null: there is none); saves a backend that counts
+   * its bytes a look at the old file. Undefined entries are looked up.
+   */
+  replacing?: readonly (number | null | undefined)[];
 }
 
 /** Names one item. */

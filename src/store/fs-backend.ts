@@ -158,7 +158,7 @@ export class FsBackend implements Backend {
   async write(flock: number, records: readonly ItemRecord[], options: WriteOptions = {}): Promise<void> {
     const durable = (options.durable ?? true) && this.fsync === 'always';
     await Promise.all(
-      records.map(async (record) => {
+      records.map(async (record, i) => {
         const dir = this.#bucketDir(flock, record.bucketKey);
         const name = encodeKeyName(record.itemKey);
         // Head and payload, written as they are (the payload is not copied).
@@ -166,7 +166,8 @@ export class FsBackend implements Backend {
         const size = parts[0].length + parts[1].byteLength;
         try {
           // The size it replaces, for the running count (writes of one item never overlap: ItemStore applies them in turn).
-          const before = await sizeOf(join(dir, name));
+          const known = options.replacing?.[i];
+          const before = known === undefined ? await sizeOf(join(dir, name)) : known === null ? null : parts[0].length + known;
           await this.#writeAtomically(dir, name, parts, durable);
           this.#tally.change(flock, before === null ? 1 : 0, size - (before ?? 0));
         } catch (err) {

@@ -782,6 +782,9 @@ export class ItemStore {
     this.#inFlight.add(id);
     const { flock, bucketKey, itemKey, base } = entry;
     const count = entry.deltas.length;
+    // What the file holds now, if this store wrote it lately (the backend need not look).
+    const written = this.#written.get(id);
+    let replacedBytes = written === undefined ? undefined : written === 'absent' ? null : written.size;
     try {
       let target: ItemRecord | 'remove' | 'none';
       let headerOfFile: ItemHeader | 'absent' = 'absent';
@@ -802,6 +805,7 @@ export class ItemStore {
             return;
           }
           if (start !== undefined) headerOfFile = headerOf(start);
+          replacedBytes = start === undefined ? null : start.payload.byteLength;
         } else if (base.purge !== true) {
           start = base;
         }
@@ -810,7 +814,7 @@ export class ItemStore {
         else target = base === null ? 'none' : base.purge === true ? 'remove' : base;
       }
       if (target === 'remove') await this.backend.remove(flock, bucketKey, itemKey);
-      else if (target !== 'none') await this.backend.write(flock, [target], { durable: false });
+      else if (target !== 'none') await this.backend.write(flock, [target], { durable: false, replacing: [replacedBytes] });
       this.#unsynced.set(id, { flock, bucketKey, itemKey });
       if (this.#unsynced.size >= this.#unsyncedMax) this.#closeSegmentEarly();
       this.#written.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { Backend } from '../../../src/store/backend.js';
 import { FsBackend } from '../../../src/store/fs-backend.js';
+import { itemCodec } from '../../../src/codec.js';
+import { encodeListAppend } from '../../../src/store/item-delta.js';
 import { encodeItemRecord } from '../../../src/store/item-record.js';
 import { ItemStore } from '../../../src/store/item-store.js';
 import { MemoryBackend } from '../../../src/store/memory-backend.js';
@@ -76,5 +78,21 @@ describe('FsBackend usage across a restart', () => {
     await store.commit(0, [r]);
     await waitFor(() => store.usage().items === 1 && store.pendingBytes === 0, { what: 'the commit to be applied' });
     assert.deepEqual(store.usage(), { items: 1, bytes: size(r), counted: true });
+  });
+
+  test('ItemStore keeps the count exact while the apply loop rewrites a hot list (it tells the backend what each file replaces)', async (t) => {
+    const dir = await tempDir(t);
+    const backend = new FsBackend({ dir, fsync: 'never' });
+    const store = new ItemStore(backend, { wal: { dir: join(dir, 'wal'), fsync: 'never' }, applyDelayMs: 0 });
+    await store.open();
+    t.after(() => store.close());
+    await store.commit(0, [{ ...record('b', 'list', version(1, 1), ''), encoding: 'msgpack', payload: itemCodec.pack(['a']) }]);
+    for (let seq = 2; seq <= 12; seq++) {
+      const values = itemCodec.pack(['x'.repeat(seq * 10)]);
+      await store.commit(0, [{ bucketKey: 'b', itemKey: 'list', version: version(1, seq), tombstone: false, encoding: 'msgpack', payload: encodeListAppend({ base: version(1, seq - 1), keep: 3, values }), delta: true }]);
+      await waitFor(async () => (await backend.read(0, 'b', 'list'))?.version.seq === seq, { what: `version ${seq} in the file` });
+    }
+    const onDisk = await backend.read(0, 'b', 'list');
+    assert.deepEqual(store.usage(), { items: 1, bytes: size(onDisk!), counted: true });
   });
 });

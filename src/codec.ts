@@ -36,6 +36,16 @@ export function ownedBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+/**
+ * Bytes to keep that nothing else will write to (a request body): themselves
+ * when they span an ArrayBuffer of their own (a large body joined from its
+ * chunks is a new buffer), else a copy (a small one may share Node's pool
+ * slab with other data, or be a view into a larger read buffer).
+ */
+export function bytesToKeep(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : ownedBytes(bytes);
+}
+
 /** Below this size a value is packed as usual and copied out: copying is cheap. */
 export const PACK_IN_PLACE_MIN_BYTES = 64 * 1024;
 /** msgpackr's scratch buffer after a pack in place (it grows it when needed). */

@@ -2,9 +2,10 @@
 // own when its probable size is known (no copy), else packed and copied; the
 // result is never written over by later packs of the thread, its buffer can
 // be transferred, and a value larger than expected is still packed whole.
+// bytesToKeep: bytes that fill their own buffer are kept, views copied.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { itemCodec, packItemOwned, PACK_IN_PLACE_MIN_BYTES, wireCodec } from '../../src/codec.js';
+import { bytesToKeep, itemCodec, packItemOwned, PACK_IN_PLACE_MIN_BYTES, wireCodec } from '../../src/codec.js';
 
 /** A list of records like the benchmark's, about `n` × 40 bytes packed. */
 function records(n: number, round = 0): { description: string; amount: number; date: Date }[] {
@@ -66,5 +67,24 @@ describe('packItemOwned', () => {
     cyclic.self = cyclic;
     assert.throws(() => packItemOwned({ big: value, bad: () => 1, cyclic }, size));
     assert.deepEqual(itemCodec.unpack(packItemOwned(value, size)), value);
+  });
+});
+
+describe('bytesToKeep', () => {
+  test('keeps bytes that span an ArrayBuffer of their own as they are', () => {
+    const joined = Buffer.concat([Buffer.alloc(40_000, 1), Buffer.alloc(40_000, 2)]);
+    assert.equal(bytesToKeep(joined), joined);
+    const plain = new Uint8Array(10);
+    assert.equal(bytesToKeep(plain), plain);
+  });
+
+  test('copies a view into a larger buffer, and a small Buffer from the shared pool', () => {
+    const big = new Uint8Array(100);
+    for (const view of [big.subarray(10, 20), big.subarray(0, 99), Buffer.from('pooled bytes')]) {
+      const kept = bytesToKeep(view);
+      assert.notEqual(kept.buffer, view.buffer);
+      assert.equal(kept.byteLength, kept.buffer.byteLength);
+      assert.deepEqual(Buffer.from(kept), Buffer.from(view));
+    }
   });
 });

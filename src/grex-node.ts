@@ -32,6 +32,7 @@ import {
   type Transport,
 } from './cluster/index.js';
 import { HANDSHAKE_FRAMES, MAX_AUTH_FRAME_BYTES } from './cluster/bleet-auth.js';
+import { DEFAULT_LINK_LIMITS } from './cluster/bleet-link.js';
 import { buildOverview, type ClusterOverview } from './cluster/cluster-overview.js';
 import { itemCodec } from './codec.js';
 import { loadConfig, resolveConfig } from './config/load-config.js';
@@ -50,7 +51,7 @@ import { readClusterSecret, securityWarnings } from './node-security.js';
 import { readTls, type TlsMaterial } from './tls.js';
 import { encodeJobValue, FlockClock, Scheduler, type ItemWrite, type JobRequest } from './scheduler/index.js';
 import { decodeListAppend } from './store/item-delta.js';
-import { decodeItemRecord, encodeItemRecord } from './store/item-record.js';
+import { decodeItemRecord, decodeRecordBytes, encodeItemRecord, type RecordBytes } from './store/item-record.js';
 import {
   formatVersion,
   FsBackend,
@@ -180,6 +181,8 @@ export class GrexNode implements NodeApi {
       suspectAfterMs: config.suspectAfterMs,
       deadAfterMs: config.deadAfterMs,
       bleetTimeoutMs: config.bleetTimeoutMs,
+      // A bleet (a frame and its attachments) is bounded like one frame.
+      limits: { ...DEFAULT_LINK_LIMITS, maxBleetBytes: Math.floor(config.bleetMaxFrameMb * MIB) },
       handler: (method, body, from) => this.#serveBleet(method, body, from),
       onPeerDisconnected: (nodeId) => this.#leadership.peerDisconnected(nodeId),
       ...(parts.saveMembers === undefined ? {} : { onMembersChanged: parts.saveMembers }),
@@ -599,9 +602,9 @@ export class GrexNode implements NodeApi {
   }
 
   /** Records that came in a bleet: valid keys, and all of the flock they claim to be in. */
-  #decodeRecords(flock: number, encoded: readonly Uint8Array[]): ItemRecord[] {
+  #decodeRecords(flock: number, encoded: readonly RecordBytes[]): ItemRecord[] {
     return encoded.map((bytes) => {
-      const record = decodeItemRecord(bytes, `replicated write of flock ${flock}`);
+      const record = decodeRecordBytes(bytes, `replicated write of flock ${flock}`);
       assertBucketKey(record.bucketKey);
       assertItemKey(record.itemKey);
       if (flockOf(record.bucketKey, this.flocks) !== flock) throw new GrexError('GREX_ERR_BLEET_INVALID', `bucket ${record.bucketKey} is not in flock ${flock}`);

@@ -13,7 +13,7 @@
 import { GrexError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { BleetHandshake, type AuthRole } from './bleet-auth.js';
-import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
+import { FrameSocketBase, type FrameSocket, type Outgoing, type Transport } from './transport.js';
 
 export interface AuthOptions {
   secret: string;
@@ -50,7 +50,7 @@ class AuthenticatedSocket extends FrameSocketBase {
     return this.#raw.bufferedBytes;
   }
 
-  send(frame: Uint8Array): boolean {
+  send(frame: Outgoing): boolean {
     return !this.isClosed && this.#raw.send(frame);
   }
 

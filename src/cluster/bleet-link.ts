@@ -10,7 +10,10 @@
  * fail at once with GREX_ERR_OVERLOADED), and at most `maxServing` of the
  * peer's requests, of at most `maxServingBytes` together, handled at a time
  * (more are answered OVERLOADED: a peer that sends faster than this node
- * serves cannot make it hold an unbounded backlog of request bodies).
+ * serves cannot make it hold an unbounded backlog of request bodies). A
+ * bleet whose frame announces attachments (bleet-messages.ts) is handled once
+ * they all arrived; a frame and its attachments together are at most
+ * `maxBleetBytes`.
  */
 import { asGrexError, GrexError, type WireError } from '../errors.js';
 import {
@@ -18,7 +21,7 @@ import {
   MAX_TTL_MS,
   BleetInvalidError,
   decodeFrame,
-  encodeFrame,
+  encodeBleet,
   validateRequest,
   validateResponse,
   type BleetMethod,
@@ -38,9 +41,26 @@ export interface LinkLimits {
   maxServing: number;
   /** Frame bytes of the peer's requests being served at once (one request is always served, whatever its size). */
   maxServingBytes: number;
+  /** Largest bleet from the peer: a frame and its attachments together (option bleetMaxFrameMb). */
+  maxBleetBytes: number;
 }
 
-export const DEFAULT_LINK_LIMITS: LinkLimits = { maxInFlight: 4096, maxBufferedBytes: 64 * 1024 * 1024, maxServing: 1024, maxServingBytes: 128 * 1024 * 1024 };
+export const DEFAULT_LINK_LIMITS: LinkLimits = {
+  maxInFlight: 4096,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  maxServing: 1024,
+  maxServingBytes: 128 * 1024 * 1024,
+  maxBleetBytes: 64 * 1024 * 1024,
+};
+
+/** A req or res frame whose attachments are still on their way. */
+interface Assembling {
+  frame: Extract<Frame, { t: 'req' } | { t: 'res'; ok: true }>;
+  lengths: readonly number[];
+  parts: Uint8Array[];
+  /** The frame's bytes and its attachments'. */
+  size: number;
+}
 
 export interface LinkHandlers {
   /** The peer said hello; throw to refuse it (the link closes). */
@@ -71,6 +91,7 @@ export class BleetLink {
   #nextId = 1;
   #serving = 0;
   #servingBytes = 0;
+  #assembling: Assembling | null = null;
   #closed = false;
   #markClosed: (reason: string) => void = () => {};
   /** Resolves with the reason once the link has closed. */
@@ -99,7 +120,7 @@ export class BleetLink {
   }
 
   #send(frame: Frame): boolean {
-    return this.socket.send(encodeFrame(frame));
+    return this.socket.send(encodeBleet(frame));
   }
 
   ping(digest: string, version: number): void {
@@ -143,6 +164,7 @@ export class BleetLink {
 
   #onFrame(bytes: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#assembling !== null) return this.#onAttachment(this.#assembling, bytes);
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -152,15 +174,42 @@ export class BleetLink {
     if (this.peer === null && frame.t !== 'hello') {
       return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `${this.socket.remote} sent ${frame.t} before hello`));
     }
+    if ((frame.t === 'req' || (frame.t === 'res' && frame.ok)) && frame.x !== undefined) {
+      const size = frame.x.reduce((sum, n) => sum + n, bytes.byteLength);
+      if (size > this.#limits.maxBleetBytes) {
+        return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `${this.socket.remote} announced a bleet of ${size} bytes (at most ${this.#limits.maxBleetBytes})`));
+      }
+      this.#assembling = { frame, lengths: frame.x, parts: [], size };
+      return;
+    }
+    this.#dispatch(frame, bytes.byteLength, []);
+  }
+
+  /** The next message after a frame that announced attachments: the next of them. */
+  #onAttachment(assembling: Assembling, bytes: Uint8Array): void {
+    const index = assembling.parts.length;
+    const expected = assembling.lengths[index]!;
+    if (bytes.byteLength !== expected) {
+      return this.#refuse(
+        new GrexError('GREX_ERR_BLEET_INVALID', `invalid bleet from ${this.socket.remote}: attachment ${index} has ${bytes.byteLength} bytes, its frame announced ${expected}`),
+      );
+    }
+    assembling.parts.push(bytes);
+    if (assembling.parts.length < assembling.lengths.length) return;
+    this.#assembling = null;
+    this.#dispatch(assembling.frame, assembling.size, assembling.parts);
+  }
+
+  #dispatch(frame: Frame, size: number, attachments: readonly Uint8Array[]): void {
     switch (frame.t) {
       case 'hello':
         return this.#onHello(frame);
       case 'ping':
         return this.#handlers.onPing(this, frame.digest, frame.version);
       case 'req':
-        return void this.#serve(frame.id, frame.m, frame.b, frame.ttl, bytes.byteLength);
+        return void this.#serve(frame.id, frame.m, frame.b, frame.ttl, size, attachments);
       case 'res':
-        return this.#onResponse(frame);
+        return this.#onResponse(frame, attachments);
     }
   }
 
@@ -188,10 +237,10 @@ export class BleetLink {
     this.peer = frame.member;
   }
 
-  async #serve(id: number, method: BleetMethod, rawBody: unknown, ttl: number, size: number): Promise<void> {
+  async #serve(id: number, method: BleetMethod, rawBody: unknown, ttl: number, size: number, attachments: readonly Uint8Array[]): Promise<void> {
     let body: BleetRequest<BleetMethod>;
     try {
-      body = validateRequest(method, rawBody);
+      body = validateRequest(method, rawBody, attachments);
     } catch (err) {
       return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${method} request from ${this.peer?.nodeId}: ${(err as Error).message}`));
     }
@@ -215,7 +264,7 @@ export class BleetLink {
     }
   }
 
-  #onResponse(frame: Extract<Frame, { t: 'res' }>): void {
+  #onResponse(frame: Extract<Frame, { t: 'res' }>, attachments: readonly Uint8Array[]): void {
     const pending = this.#pending.get(frame.id);
     if (pending === undefined) return; // answered after its deadline: dropped
     this.#pending.delete(frame.id);
@@ -223,7 +272,7 @@ export class BleetLink {
     if (!frame.ok) return pending.reject(new GrexError(frame.e.code, frame.e.message, frame.e.data));
     let body: unknown;
     try {
-      body = validateResponse(pending.method, frame.b);
+      body = validateResponse(pending.method, frame.b, attachments);
     } catch (err) {
       pending.reject(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${pending.method} answer: ${(err as Error).message}`));
       return this.#refuse(new GrexError('GREX_ERR_BLEET_INVALID', `invalid ${pending.method} answer from ${this.peer?.nodeId}: ${(err as Error).message}`));

@@ -5,8 +5,18 @@
  *
  *   hello  {proto, flocks, member}          first frame on a connection, both ways
  *   ping   {digest, version}                heartbeat, with the member table's fingerprint
- *   req    {id, m, ttl, b}                  request: method, ms until its deadline, body
- *   res    {id, ok: true, b} | {id, ok: false, e}
+ *   req    {id, m, ttl, b, x?}              request: method, ms until its deadline, body
+ *   res    {id, ok: true, b, x?} | {id, ok: false, e}
+ *
+ * Attachments: large binaries of a body (record payloads of at least
+ * ATTACH_MIN_BYTES) do not go inside the frame, which would copy them into
+ * it, but as binary messages of their own right after it, sent from the
+ * bytes as they are. `x` lists their lengths; in the body, such a binary's
+ * place holds its index in that list. A frame and its attachments are one
+ * bleet, sent back to back (nothing comes in between), at most the link's
+ * maxBleetBytes together. Each attachment is taken by exactly one place of
+ * the body: a wrong length, an index out of range or used twice, or an
+ * attachment nothing refers to makes the bleet invalid.
  *
  * Nothing from a peer is used before it is validated here: an unknown type,
  * a missing or mistyped field, or an unknown method makes `decodeFrame` throw
@@ -16,11 +26,19 @@
 import { Packr } from 'msgpackr';
 import { isErrorCode, type WireError } from '../errors.js';
 import type { PayloadEncoding } from '../workers/protocol.js';
-import type { ItemEncoding } from '../store/item-record.js';
+import type { ItemEncoding, RecordBytes } from '../store/item-record.js';
 import type { MemberInfo } from './membership.js';
 
-/** 2: replicate carries deltas (appends) and answers which items lack their base. */
-export const BLEET_PROTOCOL = 2;
+/**
+ * 2: replicate carries deltas (appends) and answers which items lack their base.
+ * 3: records may travel as [head, payload], large payloads as attachments
+ * after their frame (a node of protocol 2 would refuse them: the hello refuses it).
+ */
+export const BLEET_PROTOCOL = 3;
+/** Binaries of a record this long or longer travel as attachments; shorter ones inside the frame. */
+export const ATTACH_MIN_BYTES = 64 * 1024;
+/** Most attachments one bleet may have. */
+export const MAX_ATTACHMENTS = 100_000;
 /** Longest deadline a request may carry (a job may run up to 24 h, plus the bleet timeout). */
 export const MAX_TTL_MS = 48 * 3600 * 1000;
 
@@ -72,14 +90,14 @@ export interface BleetMethods {
    * whose delta the herder could not apply, lacking its base: they are sent
    * again, whole. `herding` false: the receiver is a learner (its word does not count).
    */
-  replicate: { req: { flock: number; term: number; records: Uint8Array[] }; res: { applied: number; missing: [string, string][]; herding: boolean } };
+  replicate: { req: { flock: number; term: number; records: RecordBytes[] }; res: { applied: number; missing: [string, string][]; herding: boolean } };
   /**
    * A candidate asks for a promise of `term`; the answer carries what the herder holds of the flock and
    * whether it herds it. `adopt`: the candidate sees the flock as fresh (never claimed).
    */
   claim: { req: { flock: number; term: number; adopt: boolean }; res: { entries: WireEntry[]; herding: boolean; basis: number } };
   /** Records of the given items as this node holds them (absent ones are left out). */
-  fetch: { req: { flock: number; keys: [string, string][] }; res: { records: Uint8Array[] } };
+  fetch: { req: { flock: number; keys: [string, string][] }; res: { records: RecordBytes[] } };
   /** The active node's listing of buckets [from, to): the herder makes itself identical. */
   sync: {
     req: { flock: number; term: number; from: string | null; to: string | null; entries: WireEntry[]; verify: boolean; page?: number; pages?: number };
@@ -112,8 +130,8 @@ export type BleetResponse<M extends BleetMethod> = BleetMethods[M]['res'];
 export type Frame =
   | { t: 'hello'; proto: number; flocks: number; member: MemberInfo }
   | { t: 'ping'; digest: string; version: number }
-  | { t: 'req'; id: number; m: BleetMethod; ttl: number; b: unknown }
-  | { t: 'res'; id: number; ok: true; b: unknown }
+  | { t: 'req'; id: number; m: BleetMethod; ttl: number; b: unknown; x?: number[] }
+  | { t: 'res'; id: number; ok: true; b: unknown; x?: number[] }
   | { t: 'res'; id: number; ok: false; e: WireError };
 
 // ---- field checks ----
@@ -161,6 +179,50 @@ function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[]): T 
   const value = o[key];
   if (!allowed.includes(value as T)) fail(`${key} must be one of ${allowed.join(', ')}`);
   return value as T;
+}
+
+/**
+ * The attachments of one bleet, as its body's places take them: each exactly
+ * once (see the header comment).
+ */
+export class Attachments {
+  readonly #parts: readonly Uint8Array[];
+  readonly #taken: boolean[];
+  #left: number;
+
+  constructor(parts: readonly Uint8Array[] = []) {
+    this.#parts = parts;
+    this.#taken = parts.map(() => false);
+    this.#left = parts.length;
+  }
+
+  take(index: number): Uint8Array {
+    const part = this.#parts[index];
+    if (part === undefined) fail(`attachment ${index} does not exist (the bleet has ${this.#parts.length})`);
+    if (this.#taken[index] === true) fail(`attachment ${index} is referred to twice`);
+    this.#taken[index] = true;
+    this.#left--;
+    return part;
+  }
+
+  /** Throws unless every attachment was taken. */
+  finish(): void {
+    if (this.#left > 0) fail(`${this.#left} of the bleet's ${this.#parts.length} attachments are not referred to`);
+  }
+}
+
+/** A binary place of a body: the bytes inside the frame, or the index of an attachment. */
+function binaryOrAttached(value: unknown, attachments: Attachments, what: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return attachments.take(value);
+  return fail(`${what} must be binary`);
+}
+
+/** A record: its bytes whole, or [head, payload]; either binary may be an attachment. */
+function readRecordBytes(value: unknown, attachments: Attachments): RecordBytes {
+  if (!Array.isArray(value)) return binaryOrAttached(value, attachments, 'records');
+  if (value.length !== 2) fail('records must be binary or [head, payload]');
+  return [binaryOrAttached(value[0], attachments, 'a record head'), binaryOrAttached(value[1], attachments, 'a record payload')];
 }
 
 function arrayOf<T>(o: Obj, key: string, max: number, read: (item: unknown, index: number) => T): T[] {
@@ -224,7 +286,7 @@ function flockAndTerm(b: unknown): { o: Obj; flock: number; term: number } {
 }
 
 /** Validators of request bodies, by method. */
-const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
+const REQUESTS: { [M in BleetMethod]: (body: unknown, attachments: Attachments) => BleetRequest<M> } = {
   members: (b) => (obj(b, 'body'), {}),
   job: (b) => {
     const o = obj(b, 'body');
@@ -236,9 +298,9 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
       resultEncoding: oneOf(o, 'resultEncoding', PAYLOAD_ENCODINGS),
     };
   },
-  replicate: (b) => {
+  replicate: (b, attachments) => {
     const { o, flock, term } = flockAndTerm(b);
-    return { flock, term, records: arrayOf(o, 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) };
+    return { flock, term, records: arrayOf(o, 'records', 100_000, (r) => readRecordBytes(r, attachments)) };
   },
   claim: (b) => {
     const { o, flock, term } = flockAndTerm(b);
@@ -297,7 +359,7 @@ const REQUESTS: { [M in BleetMethod]: (body: unknown) => BleetRequest<M> } = {
 };
 
 /** Validators of response bodies, by method. */
-const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
+const RESPONSES: { [M in BleetMethod]: (body: unknown, attachments: Attachments) => BleetResponse<M> } = {
   members: (b) => {
     const o = obj(b, 'body');
     return { version: int(o, 'version'), members: arrayOf(o, 'members', 10_000, readMember) };
@@ -317,7 +379,7 @@ const RESPONSES: { [M in BleetMethod]: (body: unknown) => BleetResponse<M> } = {
     // basis: absent from nodes of older builds (0: unknown, the merge then works as before).
     return { entries: readEntries(o, 'entries'), herding: o.herding !== false, basis: o.basis === undefined ? 0 : int(o, 'basis') };
   },
-  fetch: (b) => ({ records: arrayOf(obj(b, 'body'), 'records', 100_000, (r) => (r instanceof Uint8Array ? r : fail('records must be binary'))) }),
+  fetch: (b, attachments) => ({ records: arrayOf(obj(b, 'body'), 'records', 100_000, (r) => readRecordBytes(r, attachments)) }),
   sync: (b) => {
     const o = obj(b, 'body');
     return { fetched: int(o, 'fetched'), purged: int(o, 'purged') };
@@ -360,20 +422,51 @@ export function isBleetMethod(method: unknown): method is BleetMethod {
   return typeof method === 'string' && Object.hasOwn(REQUESTS, method);
 }
 
-export function validateRequest<M extends BleetMethod>(method: M, body: unknown): BleetRequest<M> {
-  return REQUESTS[method](body) as BleetRequest<M>;
+/** Validates a request body; `attachments` are those that came after its frame. */
+export function validateRequest<M extends BleetMethod>(method: M, body: unknown, attachments: readonly Uint8Array[] = []): BleetRequest<M> {
+  const taken = new Attachments(attachments);
+  const request = REQUESTS[method](body, taken) as BleetRequest<M>;
+  taken.finish();
+  return request;
 }
 
-export function validateResponse<M extends BleetMethod>(method: M, body: unknown): BleetResponse<M> {
-  return RESPONSES[method](body) as BleetResponse<M>;
+/** Validates a response body; `attachments` are those that came after its frame. */
+export function validateResponse<M extends BleetMethod>(method: M, body: unknown, attachments: readonly Uint8Array[] = []): BleetResponse<M> {
+  const taken = new Attachments(attachments);
+  const response = RESPONSES[method](body, taken) as BleetResponse<M>;
+  taken.finish();
+  return response;
 }
 
 // ---- frames ----
 
 const codec = new Packr({ useRecords: false, mapsAsObjects: true });
 
+/** One frame, every binary inside it (a valid bleet of one message). */
 export function encodeFrame(frame: Frame): Uint8Array {
   return codec.pack(frame);
+}
+
+/**
+ * The messages of one bleet: its frame, then its attachments (the large
+ * binaries of its body's records, not copied). Send them back to back.
+ */
+export function encodeBleet(frame: Frame): Uint8Array[] {
+  const body = frame.t === 'req' || (frame.t === 'res' && frame.ok) ? frame.b : undefined;
+  const records = typeof body === 'object' && body !== null ? (body as { records?: unknown }).records : undefined;
+  if (!Array.isArray(records)) return [codec.pack(frame)];
+  const attachments: Uint8Array[] = [];
+  const place = (bytes: Uint8Array): Uint8Array | number => (bytes.byteLength < ATTACH_MIN_BYTES ? bytes : attachments.push(bytes) - 1);
+  const wire = (records as RecordBytes[]).map((r) => (r instanceof Uint8Array ? place(r) : [place(r[0]), place(r[1])]));
+  if (attachments.length === 0) return [codec.pack(frame)];
+  return [codec.pack({ ...frame, b: { ...(body as Obj), records: wire }, x: attachments.map((a) => a.byteLength) }), ...attachments];
+}
+
+/** The attachment lengths `x` of a req or res frame (a field absent or empty: none). */
+function readAttachmentLengths(o: Obj): { x?: number[] } {
+  if (o.x === undefined) return {};
+  const x = arrayOf(o, 'x', MAX_ATTACHMENTS, (n) => (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 0xffffffff ? n : fail('x must list attachment lengths (positive integers)')));
+  return x.length === 0 ? {} : { x };
 }
 
 function readWireError(value: unknown): WireError {
@@ -402,10 +495,11 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 'req': {
       const m = o.m;
       if (!isBleetMethod(m)) fail(`unknown method ${JSON.stringify(m)}`);
-      return { t: 'req', id: int(o, 'id', 1), m, ttl: int(o, 'ttl', 0, MAX_TTL_MS), b: o.b };
+      return { t: 'req', id: int(o, 'id', 1), m, ttl: int(o, 'ttl', 0, MAX_TTL_MS), b: o.b, ...readAttachmentLengths(o) };
     }
     case 'res':
-      if (bool(o, 'ok')) return { t: 'res', id: int(o, 'id', 1), ok: true, b: o.b };
+      if (bool(o, 'ok')) return { t: 'res', id: int(o, 'id', 1), ok: true, b: o.b, ...readAttachmentLengths(o) };
+      if (o.x !== undefined) fail('an error answer has no attachments');
       return { t: 'res', id: int(o, 'id', 1), ok: false, e: readWireError(o.e) };
     case 'challenge':
       return fail('the peer wants to authenticate first: it has a cluster secret (option secret) and this node has none');

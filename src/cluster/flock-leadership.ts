@@ -25,7 +25,7 @@
 import { GrexError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FlockClock } from '../scheduler/flock-clock.js';
-import { decodeItemRecord, encodeItemRecord, type ItemRecord } from '../store/item-record.js';
+import { decodeRecordBytes, encodeItemRecordParts, type ItemRecord, type RecordBytes } from '../store/item-record.js';
 import type { ItemStore } from '../store/item-store.js';
 import { compareVersions } from '../store/version.js';
 import type { WireEntry } from './bleet-messages.js';
@@ -445,7 +445,7 @@ export class FlockLeadership {
   /** Records of these entries from a node, each checked to be the version asked for (or newer). */
   async #fetch(nodeId: string, flock: number, entries: readonly ListingEntry[]): Promise<ItemRecord[]> {
     const answer = await this.#o.cluster.request(nodeId, 'fetch', { flock, keys: entries.map((e) => [e.bucketKey, e.itemKey] as [string, string]) });
-    return answer.records.map((bytes) => decodeItemRecord(bytes, `fetched from ${nodeId}`));
+    return answer.records.map((bytes) => decodeRecordBytes(bytes, `fetched from ${nodeId}`));
   }
 
   /** Writes records as they are (the active node's state), and drops cached copies of their buckets. */
@@ -479,7 +479,7 @@ export class FlockLeadership {
       const counted = this.#counted(flock, leading);
       if (1 + leading.synced.size < quorumSize(counted.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, counted);
       // Encoded once, and only if there is another herder to send them to.
-      let encoded: Uint8Array[] | null = null;
+      let encoded: RecordBytes[] | null = null;
       let stale: GrexError | null = null;
       // A herder lacking an append's base gets the whole item, read here once stored here.
       let local: Promise<void> | null = null;
@@ -487,7 +487,7 @@ export class FlockLeadership {
       // Learners get every write (less to copy), but their word counts for nothing.
       for (const nodeId of recipients) {
         if (leading.outsiders.has(nodeId) && this.#o.cluster.isLive(nodeId)) {
-          encoded ??= records.map(encodeItemRecord);
+          encoded ??= records.map(encodeItemRecordParts);
           this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch(() => {});
         }
       }
@@ -499,7 +499,7 @@ export class FlockLeadership {
         commitLocally: storedHere,
         sendTo: async (nodeId) => {
           const inSync = leading.synced.has(nodeId);
-          encoded ??= records.map(encodeItemRecord);
+          encoded ??= records.map(encodeItemRecordParts);
           const sent = this.#replicate(leading, nodeId, flock, term, records, encoded, storedHere).catch((err: GrexError) => {
             if (err.code === 'GREX_ERR_STALE_TERM') stale = err;
             throw err;
@@ -586,7 +586,7 @@ export class FlockLeadership {
     flock: number,
     term: number,
     records: readonly ItemRecord[],
-    encoded: Uint8Array[],
+    encoded: RecordBytes[],
     storedHere: () => Promise<void>,
   ): Promise<boolean> {
     if (!this.#o.cluster.isLive(nodeId)) {
@@ -987,14 +987,14 @@ export class FlockLeadership {
     const answers = await Promise.allSettled(
       others.map((nodeId) => this.#o.cluster.request(nodeId, 'fetch', { flock, keys: [[bucketKey, itemKey]] })),
     );
-    const ok = answers.filter((a): a is PromiseFulfilledResult<{ records: Uint8Array[] }> => a.status === 'fulfilled');
+    const ok = answers.filter((a): a is PromiseFulfilledResult<{ records: RecordBytes[] }> => a.status === 'fulfilled');
     if (ok.length < needed) {
       throw new GrexError('GREX_ERR_STORE_CORRUPT', `item ${bucketKey}/${itemKey} is damaged here and too few herders answered to repair it (${ok.length} of ${needed})`);
     }
     let best: ItemRecord | undefined;
     for (const answer of ok) {
       for (const bytes of answer.value.records) {
-        const record = decodeItemRecord(bytes, `repair copy of ${bucketKey}/${itemKey}`);
+        const record = decodeRecordBytes(bytes, `repair copy of ${bucketKey}/${itemKey}`);
         if (best === undefined || compareVersions(best.version, record.version) < 0) best = record;
       }
     }
@@ -1209,11 +1209,11 @@ export class FlockLeadership {
   };
 
   /** Records of the asked items as this node holds them (damaged or absent ones left out). */
-  async onFetch(flock: number, keys: readonly [string, string][]): Promise<Uint8Array[]> {
-    const records: Uint8Array[] = [];
+  async onFetch(flock: number, keys: readonly [string, string][]): Promise<RecordBytes[]> {
+    const records: RecordBytes[] = [];
     for (const [bucketKey, itemKey] of keys) {
       const record = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
-      if (record !== undefined) records.push(encodeItemRecord(record));
+      if (record !== undefined) records.push(encodeItemRecordParts(record));
     }
     return records;
   }

@@ -4,7 +4,7 @@
  * nodes (a partition) for protocol tests.
  */
 import { seededRandom } from './seeded-random.js';
-import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
+import { FrameSocketBase, messagesOf, type FrameSocket, type Outgoing, type Transport } from './transport.js';
 
 export interface NetworkFaults {
   /** Chance that a frame is lost (its link stays up, like a message lost in a broken peer). */
@@ -114,15 +114,16 @@ class MemorySocket extends FrameSocketBase {
     return this.#queued;
   }
 
-  send(frame: Uint8Array): boolean {
+  send(frame: Outgoing): boolean {
     if (this.isClosed) return false;
     const delay = this.#network.fate();
-    if (delay === undefined) return true; // lost on the way
-    const copy = new Uint8Array(frame);
-    this.#queued += copy.byteLength;
+    if (delay === undefined) return true; // lost on the way (a bleet's messages all together)
+    const copies = messagesOf(frame).map((message) => new Uint8Array(message));
+    const bytes = copies.reduce((sum, copy) => sum + copy.byteLength, 0);
+    this.#queued += bytes;
     const deliver = () => {
-      this.#queued -= copy.byteLength;
-      if (!this.isClosed) this.other?.deliver(copy);
+      this.#queued -= bytes;
+      for (const copy of copies) if (!this.isClosed) this.other?.deliver(copy);
     };
     if (delay <= 0 && this.#lastDelivery <= Date.now()) {
       setImmediate(deliver);

@@ -14,7 +14,7 @@
  */
 import { GrexError } from '../errors.js';
 import { deltaFit } from '../store/item-delta.js';
-import { encodeItemRecord, type ItemRecord } from '../store/item-record.js';
+import { encodeItemRecordParts, type ItemRecord, type RecordBytes } from '../store/item-record.js';
 import { compareVersions, formatVersion, NO_VERSION, type Version } from '../store/version.js';
 import { QuorumCount, type WriteQuorum } from './quorum.js';
 
@@ -123,11 +123,11 @@ export interface ReplicateAnswer {
 }
 
 export interface ReplicateTo {
-  /** The write's records, and their encodings as sent. */
+  /** The write's records, and their encodings as sent (heads and payloads: nothing copied). */
   records: readonly ItemRecord[];
-  encoded: Uint8Array[];
+  encoded: RecordBytes[];
   /** Sends encoded records to the herder. */
-  send: (records: Uint8Array[]) => Promise<ReplicateAnswer>;
+  send: (records: RecordBytes[]) => Promise<ReplicateAnswer>;
   /** Resolves once this node stored the write itself. */
   storedHere: () => Promise<void>;
   /** The whole item as this node holds it now (tombstones included). */
@@ -147,7 +147,7 @@ export async function replicateTo(options: ReplicateTo): Promise<boolean> {
   const answer = await options.send(options.encoded);
   if (answer.missing.length === 0) return answer.herding;
   await options.storedHere();
-  const whole: Uint8Array[] = [];
+  const whole: RecordBytes[] = [];
   for (const [bucketKey, itemKey] of answer.missing) {
     const sent = options.records.find((r) => r.delta === true && r.bucketKey === bucketKey && r.itemKey === itemKey);
     if (sent === undefined) throw new GrexError('GREX_ERR_BLEET_INVALID', `the herder named ${bucketKey}/${itemKey} missing, which this write did not append to`);
@@ -156,7 +156,7 @@ export async function replicateTo(options: ReplicateTo): Promise<boolean> {
       throw new GrexError('GREX_ERR_INTERNAL', `item ${bucketKey}/${itemKey} is no longer here at version ${formatVersion(sent.version)} or newer: cannot send it whole`);
     }
     options.onWhole?.(record);
-    whole.push(encodeItemRecord(record));
+    whole.push(encodeItemRecordParts(record));
   }
   const again = await options.send(whole);
   if (again.missing.length > 0) throw new GrexError('GREX_ERR_BLEET_INVALID', 'the herder refused whole items as missing a base');

@@ -6,9 +6,21 @@
  * A transport moves whole frames and knows nothing of their content.
  */
 
+/**
+ * What one send carries: a frame, or the messages of one bleet (its frame and
+ * its attachments, bleet-messages.ts), which go back to back, in order, with
+ * nothing in between; a transport that loses messages loses all or none.
+ */
+export type Outgoing = Uint8Array | readonly Uint8Array[];
+
+/** The messages of an outgoing send, as a list. */
+export function messagesOf(outgoing: Outgoing): readonly Uint8Array[] {
+  return outgoing instanceof Uint8Array ? [outgoing] : outgoing;
+}
+
 export interface FrameSocket {
-  /** Queues a frame; false if the socket is already closed. */
-  send(frame: Uint8Array): boolean;
+  /** Queues a frame (or a bleet's messages); false if the socket is already closed. */
+  send(frame: Outgoing): boolean;
   /** Bytes queued and not yet handed to the network: senders refuse to queue past a limit. */
   readonly bufferedBytes: number;
   /** Sets the frame handler; frames that arrived before it are delivered to it first. */
@@ -39,7 +51,7 @@ export interface Transport {
 export abstract class FrameSocketBase implements FrameSocket {
   abstract readonly remote: string;
   abstract readonly bufferedBytes: number;
-  abstract send(frame: Uint8Array): boolean;
+  abstract send(frame: Outgoing): boolean;
   abstract close(reason: string): void;
   #frameHandler: ((frame: Uint8Array) => void) | null = null;
   #early: Uint8Array[] = [];

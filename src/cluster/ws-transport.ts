@@ -19,7 +19,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { PreAuthFrameGuard, type PreAuthLimits } from './pre-auth-guard.js';
-import { FrameSocketBase, type FrameSocket, type Transport } from './transport.js';
+import { FrameSocketBase, messagesOf, type FrameSocket, type Outgoing, type Transport } from './transport.js';
 
 export interface WsTlsOptions {
   key: Buffer;
@@ -89,9 +89,10 @@ class WsFrameSocket extends FrameSocketBase {
     return this.#ws.bufferedAmount;
   }
 
-  send(frame: Uint8Array): boolean {
+  send(frame: Outgoing): boolean {
     if (this.isClosed || this.#ws.readyState !== WebSocket.OPEN) return false;
-    this.#ws.send(frame, { binary: true });
+    // One message each, written to the socket in this order at once: nothing can come in between.
+    for (const message of messagesOf(frame)) this.#ws.send(message, { binary: true });
     return true;
   }
 

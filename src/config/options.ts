@@ -247,7 +247,7 @@ export const OPTIONS = {
     default: () => 64,
     flag: 'bleet-max-frame-mb',
     env: 'GREX_BLEET_MAX_FRAME_MB',
-    description: 'Largest bleet frame, in MiB; a peer sending a larger one is disconnected.',
+    description: 'Largest bleet (a frame and the attachments that follow it), in MiB; a peer sending a larger one is disconnected.',
   }),
   antiEntropyMs: option({
     schema: number(z.number().int().min(10).max(24 * 3600 * 1000)),

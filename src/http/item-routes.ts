@@ -11,7 +11,7 @@
  * bytes. Writes take the bucket's turn in the job queue.
  */
 import type { FastifyInstance } from 'fastify';
-import { itemCodec } from '../codec.js';
+import { bytesToKeep, itemCodec } from '../codec.js';
 import { GrexError } from '../errors.js';
 import { assertBucketKey, assertItemKey } from '../keys.js';
 import { formatVersion, NO_VERSION, parseVersion, type Version } from '../store/index.js';
@@ -71,7 +71,8 @@ export async function itemRoutes(app: FastifyInstance, options: { node: NodeApi 
     const version = await node.writeItem({
       bucketKey,
       itemKey,
-      bytes: new Uint8Array(bytes),
+      // A large body is a buffer of its own (fastify joined its chunks): kept as it is, not copied.
+      bytes: bytesToKeep(bytes),
       encoding: msgpack ? 'msgpack' : 'raw',
       ifMatch: parseIfMatch(request.headers['if-match']),
     });

@@ -181,9 +181,44 @@ export function decodeItemRecord(
   const header = decodeItemHeader(bytes, where);
   const end = header.payloadOffset + header.size;
   if (bytes.length !== end) throw corrupt(where, `length ${bytes.length}, header says ${end}`);
-  const payload = bytes.subarray(header.payloadOffset, end);
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (crc32(payload) !== view.readUInt32LE(28)) throw corrupt(where, 'payload checksum mismatch');
+  return verifiedRecord(header, bytes.subarray(0, header.payloadOffset), bytes.subarray(header.payloadOffset, end), where, expect);
+}
+
+/**
+ * Decodes and verifies a record that came as its head and its payload
+ * (encodeItemRecordParts; a bleet carries a large payload on its own). The
+ * payload is not copied; it is verified like a whole record's.
+ */
+export function decodeItemRecordParts(
+  head: Uint8Array,
+  payload: Uint8Array,
+  where: string,
+  expect?: { bucketKey: string; itemKey: string },
+): ItemRecord {
+  const header = decodeItemHeader(head, where);
+  if (head.length !== header.payloadOffset) throw corrupt(where, `head of ${head.length} bytes, header says ${header.payloadOffset}`);
+  if (payload.length !== header.size) throw corrupt(where, `payload of ${payload.length} bytes, header says ${header.size}`);
+  return verifiedRecord(header, head, payload, where, expect);
+}
+
+/** A record as its bytes travel: whole, or as its head and payload. */
+export type RecordBytes = Uint8Array | readonly [head: Uint8Array, payload: Uint8Array];
+
+/** decodeItemRecord or decodeItemRecordParts, whichever form `bytes` has. */
+export function decodeRecordBytes(bytes: RecordBytes, where: string, expect?: { bucketKey: string; itemKey: string }): ItemRecord {
+  return bytes instanceof Uint8Array ? decodeItemRecord(bytes, where, expect) : decodeItemRecordParts(bytes[0], bytes[1], where, expect);
+}
+
+/** The record of a verified header, its head bytes and its payload, once the payload passes its checksum. */
+function verifiedRecord(
+  header: ReturnType<typeof decodeItemHeader>,
+  head: Uint8Array,
+  payload: Uint8Array,
+  where: string,
+  expect: { bucketKey: string; itemKey: string } | undefined,
+): ItemRecord {
+  const headView = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (crc32(payload) !== headView.readUInt32LE(28)) throw corrupt(where, 'payload checksum mismatch');
   if (expect !== undefined && (expect.bucketKey !== header.bucketKey || expect.itemKey !== header.itemKey)) {
     throw corrupt(where, 'record belongs to another item');
   }
@@ -196,8 +231,8 @@ export function decodeItemRecord(
     payload,
   };
   const record: ItemRecord = header.delta ? { ...fields, delta: true } : header.purge ? { ...fields, purge: true } : fields;
-  // Verified: encoding this record again reuses its head (a view of `bytes`) and payload as they are
+  // Verified: encoding this record again reuses its head (a view of the bytes) and payload as they are
   // (unless the record was not encoded by encodeItemHead: a tombstone or purge that carries bytes).
-  if (payloadOf(record).length === header.size) heads.set(record, view.subarray(0, header.payloadOffset));
+  if (payloadOf(record).length === header.size) heads.set(record, headView);
   return record;
 }

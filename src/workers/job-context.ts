@@ -6,7 +6,7 @@
  * them for the main thread to version, persist and (in a cluster) replicate.
  * Until then the job sees its own writes.
  */
-import { itemCodec, ownedBytes } from '../codec.js';
+import { itemCodec, ownedBytes, packItemOwned } from '../codec.js';
 import { GrexError } from '../errors.js';
 import type { AppendOptions, JobContext } from '../job.js';
 import { assertItemKey } from '../keys.js';
@@ -214,6 +214,13 @@ export class WorkerJobContext implements JobContext {
     this.#writes.set(itemKey, { kind: 'raw', bytes: ownedBytes(bytes) });
   }
 
+  /** The item's encoded size as this thread last saw it, if it did. */
+  #lastSize(itemKey: string): number | undefined {
+    const entry = this.#cache.peek(this.bucketKey, itemKey);
+    if (entry?.kind === 'value') return encodedBytesOf(entry);
+    return entry?.kind === 'raw' ? entry.bytes.byteLength : undefined;
+  }
+
   /** Ends the job: no more calls are accepted; returns its changes, encoded, each in its own buffer. */
   close(): EncodedChange[] {
     this.#closed = true;
@@ -237,8 +244,8 @@ export class WorkerJobContext implements JobContext {
       } else {
         let bytes: Uint8Array;
         try {
-          // pack() returns a view of the codec's scratch buffer: copy it out before the next pack.
-          bytes = ownedBytes(itemCodec.pack(write.value));
+          // Packed into a buffer of its own (it is moved to the main thread), sized from the item's last size.
+          bytes = packItemOwned(write.value, this.#lastSize(itemKey));
         } catch (err) {
           throw new GrexError('GREX_ERR_ITEM_VALUE_INVALID', `item ${JSON.stringify(itemKey)} cannot be encoded: ${(err as Error).message}`);
         }

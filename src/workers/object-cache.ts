@@ -100,6 +100,11 @@ export class ObjectCache {
     return entry;
   }
 
+  /** A cached entry, without counting a hit or a miss or making it recent. */
+  peek(bucketKey: string, itemKey: string): CacheEntry | undefined {
+    return this.#lru.peek(cacheKey(bucketKey, itemKey));
+  }
+
   /** Caches an entry of a bucket at generation `gen` (entries larger than the whole budget are not kept). */
   store(bucketKey: string, itemKey: string, entry: CacheEntry, gen: number): void {
     const key = cacheKey(bucketKey, itemKey);

@@ -15,7 +15,7 @@ import { AuthenticatedTransport, authenticate } from '../../../src/cluster/authe
 import { BLEET_PROTOCOL, decodeFrame, encodeFrame, type BleetMethod } from '../../../src/cluster/bleet-messages.js';
 import { MemoryNetwork, MemoryTransport } from '../../../src/cluster/memory-transport.js';
 import type { MemberInfo } from '../../../src/cluster/membership.js';
-import { FrameSocketBase, type FrameSocket } from '../../../src/cluster/transport.js';
+import { FrameSocketBase, messagesOf, type FrameSocket } from '../../../src/cluster/transport.js';
 import { GrexError } from '../../../src/errors.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -174,7 +174,7 @@ describe('AuthenticatedTransport', () => {
     const legit = await new MemoryTransport(network).dial(server.url);
     const recorded: Uint8Array[] = [];
     const recording: FrameSocket = {
-      send: (frame) => (recorded.push(new Uint8Array(frame)), legit.send(frame)),
+      send: (frame) => (recorded.push(...messagesOf(frame).map((m) => new Uint8Array(m))), legit.send(frame)),
       get bufferedBytes() {
         return legit.bufferedBytes;
       },

@@ -1,11 +1,14 @@
 // Bleet links (src/cluster/bleet-link.ts) over an in-memory transport: the
 // hello exchange, requests and error answers, deadlines, closing, cluster
 // mismatches, invalid frames from a raw socket, the in-flight and serving
-// limits, and invalid request and response bodies.
+// limits, and invalid request and response bodies; bleets with attachments
+// (large record payloads after their frame): assembled whole, refused when an
+// attachment does not match its announcement or the whole passes maxBleetBytes,
+// lost all or none by a lossy transport.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BleetLink, DEFAULT_LINK_LIMITS, type LinkHandlers, type LinkLimits } from '../../../src/cluster/bleet-link.js';
-import { BLEET_PROTOCOL, decodeFrame, encodeFrame, type BleetMethod, type Frame } from '../../../src/cluster/bleet-messages.js';
+import { ATTACH_MIN_BYTES, BLEET_PROTOCOL, decodeFrame, encodeBleet, encodeFrame, type BleetMethod, type Frame } from '../../../src/cluster/bleet-messages.js';
 import { MemoryNetwork, MemoryTransport } from '../../../src/cluster/memory-transport.js';
 import type { MemberInfo } from '../../../src/cluster/membership.js';
 import type { FrameSocket } from '../../../src/cluster/transport.js';
@@ -422,5 +425,123 @@ describe('BleetLink', () => {
     grexError('GREX_ERR_BLEET_INVALID')(serverSide.problems[0]);
     assert.deepEqual(serverSide.requests, [], 'the handler never saw it');
     await assert.rejects(bad, grexError('GREX_ERR_PEER_UNAVAILABLE'));
+  });
+
+  describe('bleets with attachments', () => {
+    const payload = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
+    const head = Uint8Array.of(1, 2, 3, 4);
+
+    /** A raw socket to a server link, keeping every message it receives as bytes. */
+    async function rawMessages(serverLimits?: LinkLimits) {
+      const network = new MemoryNetwork();
+      const clientTransport = new MemoryTransport(network);
+      const serverTransport = new MemoryTransport(network);
+      const serverSide = new Recorder();
+      let server: BleetLink | undefined;
+      await serverTransport.listen((socket) => {
+        server = new BleetLink(socket, { self: member('server'), flocks: FLOCKS, handlers: serverSide.handlers, limits: serverLimits });
+      });
+      const socket = await clientTransport.dial(serverTransport.url);
+      const messages: Uint8Array[] = [];
+      socket.onFrame((bytes) => messages.push(bytes));
+      await waitFor(() => server, { what: 'the server to accept' });
+      socket.send(encodeFrame(hello()));
+      await waitFor(() => server!.ready, { what: 'the server to take the hello' });
+      return { socket, server: server!, serverSide, messages };
+    }
+
+    test('a replicate with large payloads and its fetch answer arrive whole, the payloads as attachments', async () => {
+      const { client, serverSide } = await pair();
+      const large = payload(ATTACH_MIN_BYTES * 3, 1);
+      const answer = payload(ATTACH_MIN_BYTES + 1, 2);
+      serverSide.serve = async (method, body) => {
+        if (method === 'fetch') return { records: [[head, answer], Uint8Array.of(7)] };
+        const records = (body as { records: (readonly Uint8Array[])[] }).records;
+        assert.deepEqual(Buffer.from(records[0]![1]!), Buffer.from(large));
+        assert.deepEqual(Buffer.from(records[1]![1]!), Buffer.from(large.subarray(0, 10)));
+        return { applied: records.length, missing: [], herding: true };
+      };
+      assert.deepEqual(await client.request('replicate', { flock: 1, term: 1, records: [[head, large], [head, large.subarray(0, 10)]] }, 5000), {
+        applied: 2,
+        missing: [],
+        herding: true,
+      });
+      const fetched = await client.request('fetch', { flock: 1, keys: [['b', 'i']] }, 5000);
+      assert.equal(fetched.records.length, 2);
+      assert.deepEqual(Buffer.from((fetched.records[0] as readonly Uint8Array[])[1]!), Buffer.from(answer));
+      assert.deepEqual(Buffer.from(fetched.records[1] as Uint8Array), Buffer.from([7]));
+      assert.equal(client.ready, true);
+      client.close('done');
+    });
+
+    test('a raw peer sending a frame and its attachments is served; the answer comes with its own', async () => {
+      const raw = await rawMessages();
+      const sent = payload(ATTACH_MIN_BYTES, 3);
+      const back = payload(ATTACH_MIN_BYTES * 2, 4);
+      raw.serverSide.serve = async (method, body) => {
+        assert.equal(method, 'replicate');
+        assert.deepEqual(Buffer.from((body as { records: Uint8Array[] }).records[0]!), Buffer.from(sent));
+        return { applied: 1, missing: [], herding: true };
+      };
+      raw.socket.send(encodeFrame({ t: 'req', id: 5, m: 'replicate', ttl: 1000, b: { flock: 1, term: 1, records: [0] }, x: [sent.byteLength] }));
+      raw.socket.send(sent);
+      await waitFor(() => raw.messages.length >= 2, { what: 'the answer' });
+      assert.deepEqual(decodeFrame(raw.messages[1]!), { t: 'res', id: 5, ok: true, b: { applied: 1, missing: [], herding: true } });
+      // The server answers a fetch with its record's payload after the frame.
+      raw.serverSide.serve = async () => ({ records: [[head, back]] });
+      raw.socket.send(encodeFrame({ t: 'req', id: 6, m: 'fetch', ttl: 1000, b: { flock: 1, keys: [] } }));
+      await waitFor(() => raw.messages.length >= 4, { what: 'the fetch answer and its attachment' });
+      const frame = decodeFrame(raw.messages[2]!);
+      assert.ok(frame.t === 'res' && frame.ok);
+      assert.deepEqual(frame.x, [back.byteLength]);
+      assert.deepEqual(Buffer.from(raw.messages[3]!), Buffer.from(back));
+      assert.deepEqual(raw.serverSide.problems, []);
+      raw.socket.close('done');
+    });
+
+    test('an attachment of another length than announced closes the link with GREX_ERR_BLEET_INVALID, unserved', async () => {
+      const raw = await rawMessages();
+      raw.socket.send([encodeFrame({ t: 'req', id: 1, m: 'replicate', ttl: 1000, b: { flock: 1, term: 1, records: [0, 1] }, x: [10, 20] }), payload(10, 1), payload(19, 2)]);
+      await raw.server.whenClosed;
+      assert.equal(raw.serverSide.problems.length, 1);
+      grexError('GREX_ERR_BLEET_INVALID')(raw.serverSide.problems[0]);
+      assert.match(raw.serverSide.problems[0]!.message, /attachment 1 has 19 bytes, its frame announced 20/);
+      assert.deepEqual(raw.serverSide.requests, []);
+    });
+
+    test('attachments the body does not refer to close the link with GREX_ERR_BLEET_INVALID', async () => {
+      const raw = await rawMessages();
+      raw.socket.send([encodeFrame({ t: 'req', id: 1, m: 'replicate', ttl: 1000, b: { flock: 1, term: 1, records: [1] }, x: [10, 10] }), payload(10, 1), payload(10, 2)]);
+      await raw.server.whenClosed;
+      grexError('GREX_ERR_BLEET_INVALID')(raw.serverSide.problems[0]);
+      assert.match(raw.serverSide.problems[0]!.message, /not referred to/);
+      assert.deepEqual(raw.serverSide.requests, []);
+    });
+
+    test('a bleet announced larger than maxBleetBytes closes the link at its frame', async () => {
+      const raw = await rawMessages({ ...DEFAULT_LINK_LIMITS, maxBleetBytes: 100_000 });
+      raw.socket.send(encodeFrame({ t: 'req', id: 1, m: 'replicate', ttl: 1000, b: { flock: 1, term: 1, records: [0, 1] }, x: [50_000, 50_000] }));
+      await raw.server.whenClosed;
+      grexError('GREX_ERR_BLEET_INVALID')(raw.serverSide.problems[0]);
+      assert.match(raw.serverSide.problems[0]!.message, /announced a bleet of 1000\d\d bytes \(at most 100000\)/);
+    });
+
+    test('a lossy transport loses a bleet all or none: the link stays in step', async () => {
+      const { network, client, serverSide } = await pair();
+      serverSide.serve = async (_method, body) => ({ applied: (body as { records: unknown[] }).records.length, missing: [], herding: true });
+      network.setFaults({ dropRate: 0.5, seed: 7 });
+      const large = payload(ATTACH_MIN_BYTES, 5);
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 40 }, () => client.request('replicate', { flock: 1, term: 1, records: [[head, large], [head, large], large] }, 300)),
+      );
+      network.setFaults({});
+      const answered = outcomes.filter((o) => o.status === 'fulfilled');
+      assert.ok(answered.length > 0 && answered.length < 40, `some bleets got through, some were lost (${answered.length} of 40)`);
+      for (const o of answered) assert.deepEqual(o.value, { applied: 3, missing: [], herding: true });
+      for (const o of outcomes) if (o.status === 'rejected') grexError('GREX_ERR_BLEET_TIMEOUT')(o.reason);
+      assert.deepEqual(serverSide.problems, [], 'no half bleet arrived');
+      assert.equal(client.ready, true);
+      client.close('done');
+    });
   });
 });

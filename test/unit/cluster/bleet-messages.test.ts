@@ -2,15 +2,19 @@
 // trips of every frame type; decodeFrame refusing (with BleetInvalidError) bytes
 // that are not msgpack, non-maps, unknown types and methods, each missing or
 // mistyped field, bad node ids, and arbitrary or mutated bytes; request and
-// response body validation per method; unknown error codes.
+// response body validation per method; unknown error codes; attachments
+// (encodeBleet lifting large record payloads out of the frame, uncopied, and
+// their validation: indexes out of range, taken twice, left over, bad lengths).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Packr } from 'msgpackr';
 import {
+  ATTACH_MIN_BYTES,
   BLEET_PROTOCOL,
   MAX_TTL_MS,
   BleetInvalidError,
   decodeFrame,
+  encodeBleet,
   encodeFrame,
   isBleetMethod,
   readMember,
@@ -244,6 +248,7 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
     valid: [
       { flock: 0, term: 1, records: [] },
       { flock: 1023, term: 7, records: [bytes, bytes] },
+      { flock: 1, term: 7, records: [[bytes, bytes], bytes] },
     ],
     invalid: [
       ['flock a string', { flock: '1', term: 1, records: [] }],
@@ -252,6 +257,11 @@ const REQUESTS: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unkn
       ['term a string', { flock: 1, term: '2', records: [] }],
       ['records not a list', { flock: 1, term: 1, records: bytes }],
       ['a record not binary', { flock: 1, term: 1, records: [bytes, 'x'] }],
+      ['a record of three parts', { flock: 1, term: 1, records: [[bytes, bytes, bytes]] }],
+      ['a record of one part', { flock: 1, term: 1, records: [[bytes]] }],
+      ['a record head not binary', { flock: 1, term: 1, records: [['x', bytes]] }],
+      ['an attachment index without attachments', { flock: 1, term: 1, records: [0] }],
+      ['a payload attachment index without attachments', { flock: 1, term: 1, records: [[bytes, 0]] }],
       ['no records', { flock: 1, term: 1 }],
     ],
   },
@@ -358,8 +368,11 @@ const RESPONSES: { [M in BleetMethod]: { valid: unknown[]; invalid: [string, unk
     invalid: [['entries missing', {}]],
   },
   fetch: {
-    valid: [{ records: [] }, { records: [bytes] }],
-    invalid: [['a record not binary', { records: ['x'] }]],
+    valid: [{ records: [] }, { records: [bytes] }, { records: [[bytes, bytes]] }],
+    invalid: [
+      ['a record not binary', { records: ['x'] }],
+      ['an attachment index without attachments', { records: [[bytes, 1]] }],
+    ],
   },
   sync: {
     valid: [{ fetched: 1, purged: 0 }],
@@ -497,5 +510,76 @@ describe('validateRequest / validateResponse', () => {
     const res = decodeFrame(encodeFrame({ t: 'res', id: 3, ok: true, b: RESPONSES.members.valid[1] }));
     assert.ok(res.t === 'res' && res.ok);
     assert.deepEqual(validateResponse('members', res.b), RESPONSES.members.valid[1]);
+  });
+});
+
+describe('attachments', () => {
+  const big = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+  const head = Uint8Array.of(9, 9, 9);
+
+  test('encodeBleet sends large record payloads after the frame, as they are; small ones inside it', () => {
+    const large = big(ATTACH_MIN_BYTES, 1);
+    const whole = big(ATTACH_MIN_BYTES + 5, 2);
+    const small = big(ATTACH_MIN_BYTES - 1, 3);
+    const frame: Frame = { t: 'req', id: 4, m: 'replicate', ttl: 100, b: { flock: 2, term: 3, records: [[head, large], [head, small], whole] } };
+    const messages = encodeBleet(frame);
+    assert.equal(messages.length, 3, 'the frame and two attachments');
+    assert.equal(messages[1], large, 'the payload itself, not a copy');
+    assert.equal(messages[2], whole);
+    assert.ok(messages[0]!.byteLength < ATTACH_MIN_BYTES + 200, `the frame holds the small payload only (${messages[0]!.byteLength} bytes)`);
+    const decoded = decodeFrame(messages[0]!);
+    assert.ok(decoded.t === 'req');
+    assert.deepEqual(decoded.x, [large.byteLength, whole.byteLength]);
+    const body = validateRequest('replicate', decoded.b, messages.slice(1));
+    assert.deepEqual(plain(body), plain(frame.b));
+    assert.equal((body.records[0] as readonly Uint8Array[])[1], large, 'the attachment is taken as it arrived');
+  });
+
+  test('encodeBleet leaves frames without large binaries as one message, equal to encodeFrame', () => {
+    for (const frame of [...FRAMES.map(([, f]) => f), { t: 'res', id: 2, ok: true, b: { records: [[head, bytes]] } } as Frame]) {
+      const messages = encodeBleet(frame);
+      assert.equal(messages.length, 1);
+      assert.deepEqual(plain(decodeFrame(messages[0]!)), plain(decodeFrame(encodeFrame(frame))));
+    }
+  });
+
+  test('a fetch answer carries its records as attachments too', () => {
+    const payload = big(ATTACH_MIN_BYTES * 2, 4);
+    const messages = encodeBleet({ t: 'res', id: 9, ok: true, b: { records: [[head, payload]] } });
+    assert.equal(messages.length, 2);
+    const decoded = decodeFrame(messages[0]!);
+    assert.ok(decoded.t === 'res' && decoded.ok);
+    assert.deepEqual(plain(validateResponse('fetch', decoded.b, messages.slice(1))), plain({ records: [[head, payload]] }));
+  });
+
+  test('refuses attachments that are missing, taken twice, or left over', () => {
+    const a = big(10, 5);
+    const b = big(20, 6);
+    for (const [what, records, attachments, message] of [
+      ['an index past the end', [[head, 2]], [a, b], /attachment 2 does not exist/],
+      ['a negative index', [[head, -1]], [a], /attachment -1 does not exist/],
+      ['a fractional index', [[head, 0.5]], [a], /must be binary/],
+      ['one taken twice', [[head, 0], [head, 0]], [a], /referred to twice/],
+      ['one left over', [[head, 0]], [a, b], /1 of the bleet's 2 attachments are not referred to/],
+      ['attachments of a body without records', [], [a], /not referred to/],
+    ] as const) {
+      assert.throws(() => validateRequest('replicate', { flock: 1, term: 1, records }, attachments), (err: unknown) => isInvalid(err) && message.test((err as Error).message), what);
+    }
+    assert.throws(() => validateRequest('members', {}, [a]), (err: unknown) => isInvalid(err) && /not referred to/.test((err as Error).message));
+    assert.throws(() => validateResponse('fetch', { records: [0, 0] }, [a]), /referred to twice/);
+    assert.deepEqual(plain(validateRequest('replicate', { flock: 1, term: 1, records: [[head, 1], 0] }, [a, b])), plain({ flock: 1, term: 1, records: [[head, b], a] }), 'any order');
+  });
+
+  test('decodeFrame refuses bad attachment lengths, and attachments on frames that cannot have them', () => {
+    for (const x of [[0], [-1], [1.5], ['10'], [null], 'x', 5, {}, [2 ** 32]]) {
+      assertInvalidFrame({ t: 'req', id: 1, m: 'replicate', ttl: 10, b: {}, x }, `x = ${JSON.stringify(x)}`);
+      assertInvalidFrame({ t: 'res', id: 1, ok: true, b: {}, x }, `res x = ${JSON.stringify(x)}`);
+    }
+    assertInvalidFrame({ t: 'req', id: 1, m: 'replicate', ttl: 10, b: {}, x: Array.from({ length: 100_001 }, () => 1) }, 'too many attachments');
+    assertInvalidFrame({ t: 'res', id: 1, ok: false, e: { code: 'GREX_ERR_QUORUM', message: 'm' }, x: [3] }, 'an error answer with attachments');
+    const frame = decodeFrame(pack({ t: 'req', id: 1, m: 'replicate', ttl: 10, b: {}, x: [] }));
+    assert.ok(frame.t === 'req' && frame.x === undefined, 'an empty list: no attachments');
+    const ping = decodeFrame(pack({ t: 'ping', digest: 'abc', version: 3, x: [5] }));
+    assert.deepEqual(ping, { t: 'ping', digest: 'abc', version: 3 }, 'other frames ignore the field');
   });
 });

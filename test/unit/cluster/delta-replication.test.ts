@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { replicaAction, replicateTo, type ReplicateAnswer } from '../../../src/cluster/replicator.js';
 import { itemCodec } from '../../../src/codec.js';
 import { encodeListAppend } from '../../../src/store/item-delta.js';
-import { decodeItemRecord, type ItemRecord } from '../../../src/store/item-record.js';
+import { decodeRecordBytes, type ItemRecord } from '../../../src/store/item-record.js';
 import type { ItemStore } from '../../../src/store/item-store.js';
 import { NO_VERSION, type Version } from '../../../src/store/version.js';
 import { loneLeadership } from '../../helpers/lone-leadership.js';
@@ -70,7 +70,7 @@ describe('replicateTo (the active node)', () => {
       records: [delta],
       encoded: [new Uint8Array([1])],
       send: async (records) => {
-        sent.push(records.map((r) => (r.byteLength === 1 ? delta : decodeItemRecord(r, 'sent'))));
+        sent.push(records.map((r) => (r instanceof Uint8Array && r.byteLength === 1 ? delta : decodeRecordBytes(r, 'sent'))));
         return answers.shift()!;
       },
       storedHere: async () => {

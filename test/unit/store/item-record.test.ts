@@ -9,6 +9,8 @@ import { GrexError } from '../../../src/errors.js';
 import {
   decodeItemHeader,
   decodeItemRecord,
+  decodeItemRecordParts,
+  decodeRecordBytes,
   encodeItemHead,
   encodeItemRecord,
   encodeItemRecordParts,
@@ -72,6 +74,44 @@ describe('item records', () => {
     assert.deepEqual(Buffer.concat([head, payload]), encodeItemRecord(big));
     // Encoded again (logged, replicated, written to its file): the same head, its checksum not computed again.
     assert.equal(encodeItemHead(big), head);
+  });
+
+  for (const [what, r] of roundTrips) {
+    test(`${what} survives encode then decode as its head and payload`, () => {
+      const [head, payload] = encodeItemRecordParts(r);
+      assert.deepEqual(plain(decodeItemRecordParts(head, payload, 'test')), plain(r));
+      assert.deepEqual(plain(decodeRecordBytes([head, payload], 'test', { bucketKey: r.bucketKey, itemKey: r.itemKey })), plain(r));
+      assert.deepEqual(plain(decodeRecordBytes(encodeItemRecord(r), 'test')), plain(r));
+    });
+  }
+
+  test('a record decoded from its parts keeps the payload it was given and encodes again to the same parts', () => {
+    const r = record('b', 'i', version(2, 2), Buffer.alloc(100_000, 3), { encoding: 'msgpack' });
+    const head = Buffer.from(encodeItemHead(r));
+    const payload = new Uint8Array(r.payload);
+    const decoded = decodeItemRecordParts(head, payload, 'test');
+    assert.equal(decoded.payload, payload, 'not copied');
+    const [againHead, againPayload] = encodeItemRecordParts(decoded);
+    assert.equal(againPayload, payload);
+    assert.deepEqual(Buffer.from(againHead), head);
+  });
+
+  test('parts that do not match are reported as corrupt, never decoded', () => {
+    const r = record('bucket', 'item', version(1, 2), 'some payload bytes');
+    const [head, payload] = encodeItemRecordParts(r);
+    const refused = (h: Uint8Array, p: Uint8Array, what: string, expect?: { bucketKey: string; itemKey: string }) =>
+      assert.throws(() => decodeItemRecordParts(h, p, 'test/b/i', expect), isCorrupt, what);
+    refused(head, Buffer.from('some payload bytez'), 'a changed payload');
+    refused(head, payload.subarray(1), 'a short payload');
+    refused(head, Buffer.concat([payload, Buffer.from([0])]), 'a long payload');
+    refused(head.subarray(0, head.length - 1), payload, 'a short head');
+    refused(Buffer.concat([head, payload.subarray(0, 1)]), payload.subarray(1), 'the head with payload bytes');
+    refused(head, payload, 'another item', { bucketKey: 'bucket', itemKey: 'other' });
+    for (let position = 0; position < head.length; position++) {
+      const bad = Buffer.from(head);
+      bad[position]! ^= 0x01;
+      refused(bad, payload, `head byte ${position} flipped`);
+    }
   });
 
   test('a decoded record encodes again to the very bytes it came from, and a changed copy to its own', () => {

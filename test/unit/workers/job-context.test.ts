@@ -3,6 +3,7 @@
 // appended values are encoded when the job returns (one delta per item, with keep);
 // mixed with get, put, delete and other appends in one job it behaves as that
 // sequence of writes would; a non-list item, bad values or a bad keep are refused.
+// A put of a large item the thread has cached is packed in place (no copy).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { itemCodec } from '../../../src/codec.js';
@@ -153,5 +154,28 @@ describe('ctx.append', () => {
     const late = job.append('l', [2]);
     assert.deepEqual(job.close(), []);
     await assert.rejects(late, (err: { code?: string }) => err.code === 'GREX_ERR_JOB_FAILED');
+  });
+});
+
+describe('ctx.put of a large item', () => {
+  const list = (round: number) => Array.from({ length: 4000 }, (_, i) => ({ description: `record ${i}`, amount: (i + round) / 100 }));
+
+  test('an item this thread has cached is packed in place, into a buffer sized from its cached size', async () => {
+    const { cache, ctx } = setup({ records: list(0) });
+    const job = ctx();
+    const cached = await job.get<{ amount: number }[]>('records');
+    cached![7] = { ...cached![7]!, amount: 99 } as never;
+    job.put('records', cached);
+    const [change] = job.close();
+    const size = itemCodec.pack(cached).byteLength;
+    assert.deepEqual(itemCodec.unpack(change!.bytes!), cached);
+    assert.equal(change!.bytes!.byteOffset, 0);
+    assert.ok(change!.bytes!.buffer.byteLength > size, `packed into a buffer made for it (${change!.bytes!.buffer.byteLength} for ${size} bytes), not copied out`);
+    // A new item (no size known yet) is packed and copied at its exact size.
+    const other = ctx();
+    other.put('fresh', list(1));
+    const [fresh] = other.close();
+    assert.equal(fresh!.bytes!.buffer.byteLength, fresh!.bytes!.byteLength);
+    assert.deepEqual([cache.hits, cache.misses], [0, 1], 'the get missed once; looking up the size counts nothing');
   });
 });

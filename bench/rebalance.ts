@@ -3,7 +3,7 @@
  * farm (and one node to leave it), how fast flocks are copied, and what the
  * jobs running meanwhile see.
  *
- *   npm run bench:rebalance [-- --customers 10000 --records 200 --rate 200 --transfer-mbps 64,256 --replicas 3 --no-leave | --quick]
+ *   npm run bench:rebalance [-- --customers 10000 --records 200 --rate 200 --transfer-mbps 64,256 --replicas 3 --no-leave --logs DIR --profile DIR | --quick]
  *
  * Per `--transfer-mbps` value, a fresh run: three `grex start` processes
  * (default options but `--replicas` and `--transfer-mbps`, jobs from
@@ -20,7 +20,7 @@
  * Results go to docs/benchmarks.md ("Rebalancing").
  */
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -54,6 +54,10 @@ interface Options {
   leave: boolean;
   settleTimeoutSec: number;
   outDir: string;
+  /** Folder to write each node's log to (`<mbps>-<node>.log`), for looking into a run. */
+  logsDir: string | null;
+  /** Folder for node --cpu-prof profiles of every node (`<dir>/<mbps>-<node>`; see bench/profile-summary.ts). */
+  profileDir: string | null;
   quick: boolean;
 }
 
@@ -71,6 +75,8 @@ function parseOptions(argv: string[]): Options {
       'no-leave': { type: 'boolean', default: false },
       'settle-timeout': { type: 'string' },
       out: { type: 'string' },
+      logs: { type: 'string' },
+      profile: { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -91,6 +97,8 @@ function parseOptions(argv: string[]): Options {
     leave: !values['no-leave'],
     settleTimeoutSec: positive('settle-timeout', values['settle-timeout'], quick ? 60 : 600),
     outDir: values.out ?? join(repoRoot, 'docs'),
+    logsDir: values.logs ?? null,
+    profileDir: values.profile ?? null,
     quick,
   };
 }
@@ -100,12 +108,13 @@ interface BenchNode {
   proc: NodeProcess;
 }
 
-async function startNode(scope: Scope, name: string, seed: BenchNode | null, options: Options, mbps: number): Promise<BenchNode> {
+async function startBenchNode(scope: Scope, name: string, seed: BenchNode | null, options: Options, mbps: number): Promise<BenchNode> {
   const data = await tempDir(scope, `grex-rebalance-${name}-`);
   const args = ['--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS, '--node-id', name];
   args.push('--replicas', String(options.replicas), '--transfer-mbps', String(mbps));
   if (seed !== null) args.push('--peers', seed.proc.bleetAddress);
-  const proc = await startNodeProcess(scope, args);
+  const nodeArgs = options.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, `${mbps}-${name}`)}`];
+  const proc = await startNodeProcess(scope, args, { nodeArgs });
   return { name, proc };
 }
 
@@ -248,6 +257,12 @@ async function lostWrites(acked: [string, string][], node: BenchNode, keep: numb
 
 async function run(options: Options, mbps: number, log: (line: string) => void): Promise<RunResult> {
   const scope = new Scope();
+  const started: BenchNode[] = [];
+  const startNode = async (...args: Parameters<typeof startBenchNode>) => {
+    const node = await startBenchNode(...args);
+    started.push(node);
+    return node;
+  };
   try {
     const a = await startNode(scope, 'node-a', null, options, mbps);
     const [b, c] = await Promise.all([startNode(scope, 'node-b', a, options, mbps), startNode(scope, 'node-c', a, options, mbps)]);
@@ -334,7 +349,13 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
     const { checked, lost } = await lostWrites(report.acked, a, options.records);
     return { mbps, seedBytes, seedSec, steps, phases: report.phases.filter((p) => p.phase !== 'warmup'), ackedChecked: checked, lost };
   } finally {
+    // A profile is written only by a node that exits by itself.
+    if (options.profileDir !== null) await Promise.all(started.map((node) => node.proc.stop('SIGTERM')));
     await scope.close();
+    if (options.logsDir !== null) {
+      await mkdir(options.logsDir, { recursive: true });
+      for (const node of started) await writeFile(join(options.logsDir, `${mbps}-${node.name}.log`), node.proc.output());
+    }
   }
 }
 

@@ -30,7 +30,7 @@ import type { ItemStore } from '../store/item-store.js';
 import { compareVersions } from '../store/version.js';
 import type { WireEntry } from './bleet-messages.js';
 import { ClaimRound, claimNeeds } from './claim-round.js';
-import type { ClusterNode } from './cluster-node.js';
+import type { ClusterNode, FlockRoute } from './cluster-node.js';
 import type { FlockGates } from './flock-gate.js';
 import { listingDigest, planSync, type ListingEntry } from './flock-listing.js';
 import { quorumSize, type WriteQuorum } from './quorum.js';
@@ -80,6 +80,8 @@ interface Leading {
   waiters: (() => void)[];
   /** The learner told it herds now, until this node sees it herding (one at a time per flock). */
   promoting: string | null;
+  /** Nodes whose last sync failed: tried again at the next tick, not as soon as a slot frees. */
+  failed: Set<string>;
 }
 
 /** A flock being copied to this node (it is a learner), as GET /cluster shows it. */
@@ -158,6 +160,14 @@ export class FlockLeadership {
   #sweepCursor = 0;
   /** Flocks being copied here, by flock. */
   readonly transfers = new Map<number, Transfer>();
+  /**
+   * This learner's copies, by flock: the term and active node of the sync that
+   * is filling it, the next page it expects, and whether every page is in. Only
+   * a whole copy of the promoting term is promoted: the active node's "in sync"
+   * alone can be stale (this node dropped the flock and is learning it again,
+   * with no write in between to tell the active node).
+   */
+  readonly #copies = new Map<number, { term: number; source: string; nextPage: number; whole: boolean }>();
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
   #antiEntropy: Promise<void> | null = null;
@@ -433,6 +443,7 @@ export class FlockLeadership {
         verify: new Set(),
         waiters: [],
         promoting: null,
+        failed: new Set(),
       });
     });
     this.#o.invalidateFlock(flock);
@@ -477,7 +488,7 @@ export class FlockLeadership {
       const route = this.#o.cluster.route(flock);
       const recipients = [...new Set([...route.herders, ...route.learners])].filter((id) => id !== this.#o.selfId);
       const counted = this.#counted(flock, leading);
-      if (1 + leading.synced.size < quorumSize(counted.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, counted);
+      if (1 + inSync(leading, counted) < quorumSize(counted.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, counted);
       // Encoded once, and only if there is another herder to send them to.
       let encoded: Uint8Array[] | null = null;
       let stale: GrexError | null = null;
@@ -554,9 +565,9 @@ export class FlockLeadership {
     const needed = quorumSize(herders.length, this.#o.writeQuorum);
     if (herders.length <= 1) return;
     const deadline = Date.now() + this.#o.bleetTimeoutMs;
-    while (1 + leading.synced.size < needed && Date.now() < deadline && this.#leading.get(flock) === leading) {
+    while (1 + inSync(leading, herders) < needed && Date.now() < deadline && this.#leading.get(flock) === leading) {
       const candidates = herders.filter((id) => id !== this.#o.selfId && !leading.synced.has(id) && this.#o.cluster.isLive(id) && this.#o.cluster.linkTo(id) !== undefined);
-      if (1 + leading.synced.size + candidates.length < needed) return; // cannot get there: fail the quorum now
+      if (1 + inSync(leading, herders) + candidates.length < needed) return; // cannot get there: fail the quorum now
       for (const id of candidates) if (!leading.syncing.has(id)) void this.#sync(flock, leading, id);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
@@ -661,21 +672,43 @@ export class FlockLeadership {
     // What this node must copy changes with the map: announce it (routing then avoids it).
     if (!this.#announce && !sameFlocks(cluster.toLearn(this.#herding), this.#learning)) this.#announce = true;
     if (this.#announce) this.announceNow();
+    this.#keepInSync(true);
+  }
+
+  /**
+   * Starts syncs of the led flocks' herders and learners that are out of sync
+   * (at most MAX_SYNCS at once) and, on a tick, tells caught-up learners that
+   * they herd. Run every tick, and whenever a sync ends, so a freed slot is
+   * used at once rather than at the next tick (a sync promotes its own
+   * learner; a node whose last sync failed waits for the tick).
+   */
+  #keepInSync(onTick: boolean): void {
+    if (this.#stopped) return;
+    const { cluster, selfId } = this.#o;
     for (const [flock, leading] of this.#leading) {
+      if (!onTick && this.#syncs >= MAX_SYNCS) return;
       const route = cluster.route(flock);
       // A promoted learner is seen herding (or gone): the next one may be promoted.
       if (leading.promoting !== null && !route.learners.includes(leading.promoting)) leading.promoting = null;
+      // A node seen neither herding nor learning the flock dropped it: if it comes back, it is synced again.
+      if (onTick) for (const nodeId of leading.synced) if (!route.herders.includes(nodeId) && !route.learners.includes(nodeId)) leading.synced.delete(nodeId);
       for (const nodeId of [...route.herders, ...route.learners]) {
         if (nodeId === selfId || leading.syncing.has(nodeId)) continue;
         if (!cluster.isLive(nodeId) || cluster.linkTo(nodeId) === undefined) continue;
         if (leading.synced.has(nodeId)) {
-          if ((leading.outsiders.has(nodeId) || route.learners.includes(nodeId)) && route.target.includes(nodeId)) this.#promote(flock, leading, nodeId);
+          if (onTick) this.#promoteIfLearner(flock, leading, nodeId, route);
           continue;
         }
-        if (this.#syncs >= MAX_SYNCS) return;
-        void this.#sync(flock, leading, nodeId);
+        if (!onTick && leading.failed.has(nodeId)) continue;
+        // Full: keep going only to promote (a `return` here once left later flocks' learners for a later tick).
+        if (this.#syncs < MAX_SYNCS) void this.#sync(flock, leading, nodeId);
       }
     }
+  }
+
+  /** An in-sync node that is still a learner (or said it does not herd) and should herd the flock: promote it. */
+  #promoteIfLearner(flock: number, leading: Leading, nodeId: string, route: FlockRoute): void {
+    if ((leading.outsiders.has(nodeId) || route.learners.includes(nodeId)) && route.target.includes(nodeId)) this.#promote(flock, leading, nodeId);
   }
 
   /**
@@ -809,6 +842,7 @@ export class FlockLeadership {
 
   /** Removes every item of a flock from this node's store. */
   async #removeCopy(flock: number): Promise<number> {
+    this.#copies.delete(flock);
     const listing = await this.#o.store.listFlock(flock);
     for (let i = 0; i < listing.length; i += FETCH_BATCH) {
       const purges: ItemRecord[] = listing.slice(i, i + FETCH_BATCH).map(purgeOf);
@@ -858,13 +892,17 @@ export class FlockLeadership {
           this.#o.bleetTimeoutMs * 3,
         );
       }
+      leading.failed.delete(nodeId);
       if (this.#leading.get(flock) === leading && (leading.misses.get(nodeId) ?? 0) === missesBefore) {
         leading.synced.add(nodeId);
         this.counters.syncs++;
         for (const wake of leading.waiters.splice(0)) wake();
         this.#confirmBasis(flock, leading, nodeId);
+        // A learner's last page is applied: it herds from now on (not at the next tick).
+        this.#promoteIfLearner(flock, leading, nodeId, this.#o.cluster.route(flock));
       }
     } catch (err) {
+      leading.failed.add(nodeId);
       if (verify) leading.verify.add(nodeId);
       if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
         this.#outbid(flock, err as GrexError);
@@ -874,6 +912,8 @@ export class FlockLeadership {
     } finally {
       leading.syncing.delete(nodeId);
       this.#syncs--;
+      // The next sync starts now, in this slot.
+      queueMicrotask(() => this.#keepInSync(false));
     }
   }
 
@@ -1112,6 +1152,7 @@ export class FlockLeadership {
     const own = await this.#o.store.listFlock(flock, verify ? { from, to, verify, pace: this.#pace } : { from, to });
     const plan = planSync(entries.map(fromWire), own, term);
     const learning = !this.#herding.has(flock);
+    const copy = learning ? this.#copyFor(flock, term, activeId, progress.page ?? 0) : undefined;
     let transfer = this.transfers.get(flock);
     if (learning && (transfer === undefined || transfer.source !== activeId || (progress.page ?? 0) === 0)) {
       transfer = { flock, source: activeId, page: 0, pages: progress.pages ?? 1, items: 0, bytes: 0, startedAt: Date.now() };
@@ -1158,7 +1199,28 @@ export class FlockLeadership {
       transfer.page = (progress.page ?? 0) + 1;
       transfer.pages = Math.max(transfer.page, progress.pages ?? transfer.page);
     }
+    if (copy !== undefined && this.#copies.get(flock) === copy) {
+      copy.nextPage = (progress.page ?? 0) + 1;
+      copy.whole = copy.nextPage >= (progress.pages ?? 1);
+    }
     return { fetched, purged };
+  }
+
+  /**
+   * The record of a learner's copy that a sync page continues: page 0 starts
+   * it afresh; a later page continues it only if it is the next page of the
+   * same term's sync from the same active node (else the copy is not whole).
+   */
+  #copyFor(flock: number, term: number, source: string, page: number): { term: number; source: string; nextPage: number; whole: boolean } | undefined {
+    let copy = this.#copies.get(flock);
+    if (page === 0) {
+      copy = { term, source, nextPage: 0, whole: false };
+      this.#copies.set(flock, copy);
+    } else if (copy !== undefined && (copy.term !== term || copy.source !== source || copy.nextPage !== page)) {
+      this.#copies.delete(flock);
+      copy = undefined;
+    }
+    return copy;
   }
 
   /** The active node says this learner caught up: it herds the flock from now on (durably). */
@@ -1169,6 +1231,11 @@ export class FlockLeadership {
     }
     return this.#serially(flock, async () => {
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'herd refused');
+      const copy = this.#copies.get(flock);
+      if (!this.#herding.has(flock) && (copy?.whole !== true || copy.term !== term)) {
+        throw new GrexError('GREX_ERR_COPY_INCOMPLETE', `node ${selfId} holds no whole copy of flock ${flock} synced at term ${term}`, { flock, term });
+      }
+      this.#copies.delete(flock);
       await this.#o.clock.setHerding(flock, true);
       // The active node of `term` made this copy identical to its own before promoting it.
       await this.#o.clock.setBasis(flock, term);
@@ -1228,6 +1295,15 @@ export class FlockLeadership {
   async onPurge(flock: number, term: number, entries: readonly WireEntry[]): Promise<number> {
     return this.#purgeMatching(flock, term, entries.map(fromWire));
   }
+}
+
+/**
+ * Counted herders in sync (the active node itself left out): `synced` may still
+ * name a node that dropped the flock since, which must not make a quorum look
+ * reachable without waiting for syncs.
+ */
+function inSync(leading: Leading, counted: readonly string[]): number {
+  return counted.reduce((n, id) => n + (leading.synced.has(id) ? 1 : 0), 0);
 }
 
 function sameFlocks(a: readonly number[], b: readonly number[]): boolean {

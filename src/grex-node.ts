@@ -94,6 +94,21 @@ function pendingBytesFor(cacheMb: number): number {
 }
 /** How long the overview waits for a member's counters before showing it without them. */
 const OVERVIEW_TIMEOUT_MS = 1000;
+/** How long a request refused before anything was stored waits for this node's view to name another active node. */
+const REROUTE_WAIT_MS = 2000;
+
+/**
+ * Whether a request's refusal left nothing stored, so it may run once more
+ * elsewhere: the node was not its active node (it checks before running it),
+ * or it refused with `stored: false` (it no longer led the flock, or could not
+ * claim it, before the job's first write). A quorum miss, a replica's stale
+ * refusal after the write, a timeout or a lost connection may have stored it.
+ */
+function leftNothing(err: unknown): boolean {
+  if (!(err instanceof GrexError)) return false;
+  if (err.code === 'GREX_ERR_NOT_ACTIVE') return true;
+  return (err.code === 'GREX_ERR_STALE_TERM' || err.code === 'GREX_ERR_FLOCK_UNAVAILABLE') && err.data?.stored === false;
+}
 
 interface Parts {
   nodeId: string;
@@ -157,7 +172,7 @@ export class GrexNode implements NodeApi {
       commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, async () => void (await this.#store.commit(flock, records))),
       termOf: (flock) => {
         const term = this.#leadership.termIfLeading(flock);
-        if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1 });
+        if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1, stored: false });
         return term;
       },
     });
@@ -444,36 +459,71 @@ export class GrexNode implements NodeApi {
   /**
    * Runs `here` if this node is the bucket's active node, else `there` on the
    * active node. A node that turns out not to be active (views differ for a
-   * moment) names the one it knows; that one is tried once.
+   * moment) names the one it knows; that one is tried once. A request refused
+   * before anything of it was stored (see leftNothing: the node was not active
+   * or no longer led the flock, say while a flock moves) is run once more on
+   * the node this node's view names next, after waiting (up to
+   * REROUTE_WAIT_MS) for that view to move on, so the client sees the answer
+   * rather than a retryable error. Never a request that may have stored
+   * something: at most once for acknowledged effects.
    */
   async #onActiveNode<T>(bucketKey: string, what: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
     if (this.#stopping !== null) throw new GrexError('GREX_ERR_SHUTTING_DOWN', 'the node is stopping');
     if (!this.cluster.joined) throw new GrexError('GREX_ERR_NOT_READY', 'this node has not joined its cluster yet');
-    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
-    let active = route.active;
-    // Still copying the flock (a learner whose announcement has not spread): the next live herder serves it.
-    if (active === this.nodeId && !this.#leadership.mayPromise(route.flock)) {
-      active = route.herders.find((id) => id !== this.nodeId && this.cluster.isLive(id)) ?? null;
-    }
-    if (active === null) throw this.#unassigned(route.flock, route.herders);
-    if (active === this.nodeId) return here();
-    const forward = async (nodeId: string) => {
-      try {
-        const answer = await there(nodeId);
-        this.#metrics.forwarded(what);
-        return answer;
-      } catch (err) {
-        this.#metrics.forwarded(what, err);
-        throw err;
-      }
-    };
+    const flock = flockOf(bucketKey, this.flocks);
+    const runOn = (nodeId: string) => (nodeId === this.nodeId ? here() : this.#forward(what, nodeId, there));
+    const first = this.#activeNodeOf(flock);
     try {
-      return await forward(active);
+      return await runOn(first);
     } catch (err) {
+      if (!leftNothing(err) || this.#stopping !== null) throw err;
       const hint = (err as GrexError).code === 'GREX_ERR_NOT_ACTIVE' ? (err as GrexError).data?.activeNodeId : undefined;
-      if (typeof hint !== 'string' || hint === active || hint === this.nodeId) throw err;
-      this.cluster.counters.notActiveRetries++;
-      return forward(hint);
+      let next: string;
+      if (typeof hint === 'string' && hint !== first && hint !== this.nodeId && this.cluster.isLive(hint)) {
+        // The node asked knows another active node: try that one now.
+        this.cluster.counters.notActiveRetries++;
+        next = hint;
+      } else {
+        // Another node refused: this node's view is behind (or the flock just moved), wait for it to
+        // name another node. Refused here: this node's view is the one that counts, go by it now.
+        const deadline = first === this.nodeId ? 0 : Date.now() + REROUTE_WAIT_MS;
+        while (this.#activeNodeOrNull(flock) === first && Date.now() < deadline && this.#stopping === null) {
+          await this.cluster.viewChange(Math.min(this.config.heartbeatMs, deadline - Date.now()));
+        }
+        const now = this.#activeNodeOrNull(flock);
+        // Still the same node: it was refused only for a moment (a claim in progress, a step-down): once more there.
+        if (now === null || this.#stopping !== null) throw err;
+        next = now;
+      }
+      this.cluster.counters.rerouted++;
+      return runOn(next);
+    }
+  }
+
+  /** The bucket's active node in this node's view (a learner passes it to the next live herder); null: none live. */
+  #activeNodeOrNull(flock: number): string | null {
+    const route = this.cluster.route(flock);
+    // Still copying the flock (a learner whose announcement has not spread): the next live herder serves it.
+    if (route.active === this.nodeId && !this.#leadership.mayPromise(flock)) {
+      return route.herders.find((id) => id !== this.nodeId && this.cluster.isLive(id)) ?? null;
+    }
+    return route.active;
+  }
+
+  #activeNodeOf(flock: number): string {
+    const active = this.#activeNodeOrNull(flock);
+    if (active === null) throw this.#unassigned(flock, this.cluster.route(flock).herders);
+    return active;
+  }
+
+  async #forward<T>(what: string, nodeId: string, there: (nodeId: string) => Promise<T>): Promise<T> {
+    try {
+      const answer = await there(nodeId);
+      this.#metrics.forwarded(what);
+      return answer;
+    } catch (err) {
+      this.#metrics.forwarded(what, err);
+      throw err;
     }
   }
 

@@ -76,6 +76,8 @@ export interface ClusterCounters {
   jobsForwarded: number;
   jobsReceived: number;
   notActiveRetries: number;
+  /** Requests run once more, on the node the view named next, after the first node refused them before storing anything. */
+  rerouted: number;
   replicationFailures: number;
   quorumFailures: number;
 }
@@ -86,7 +88,7 @@ export class ClusterNode {
   readonly replicas: number;
   readonly writeQuorum: WriteQuorum;
   readonly bleetTimeoutMs: number;
-  readonly counters: ClusterCounters = { jobsLocal: 0, jobsForwarded: 0, jobsReceived: 0, notActiveRetries: 0, replicationFailures: 0, quorumFailures: 0 };
+  readonly counters: ClusterCounters = { jobsLocal: 0, jobsForwarded: 0, jobsReceived: 0, notActiveRetries: 0, rerouted: 0, replicationFailures: 0, quorumFailures: 0 };
   readonly #options: ClusterOptions;
   readonly #table: MemberTable;
   readonly #now: () => number;
@@ -108,6 +110,8 @@ export class ClusterNode {
   #stopped = false;
   /** Peers this node refuses to talk to (fault injection in tests: a partition). */
   readonly #blocked = new Set<string>();
+  /** Woken at the next change of the member table (see viewChange). */
+  #viewWaiters: (() => void)[] = [];
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -401,6 +405,27 @@ export class ClusterNode {
     this.#farm = this.#computeFarm();
     this.#wantMembers();
     this.#options.onMembersChanged?.(this.#table.list());
+    for (const wake of this.#viewWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Resolves at the next change of the member table (a member's entry: what it
+   * herds, whether it leaves...), or after `timeoutMs`, whichever comes first.
+   * Liveness changes with time, not with an event: callers look again after it.
+   * (The timer is not unref'd: a request waits here, bounded by `timeoutMs`.)
+   */
+  viewChange(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#viewWaiters = this.#viewWaiters.filter((w) => w !== wake);
+        resolve();
+      }, Math.max(0, timeoutMs));
+      this.#viewWaiters.push(wake);
+    });
   }
 
   /** Dial every member (and keep dialling seeds until joined). */

@@ -101,6 +101,8 @@ const FETCH_BATCH = 128;
 const SYNC_PAGE_BUCKETS = 256;
 const SYNC_PAGE_ENTRIES = 4096;
 const MAX_SYNCS = 8;
+/** Flocks a node drops at once. */
+const MAX_DROPS = 8;
 const MAX_CLAIMS = 16;
 const CLAIM_RETRY_MS = 200;
 const CLAIM_GRACE_MS = 300;
@@ -125,8 +127,19 @@ export function fromWire([bucketKey, itemKey, term, seq, flags]: WireEntry): Lis
   return entry;
 }
 
-function staleTerm(flock: number, promised: number, what: string): GrexError {
-  return new GrexError('GREX_ERR_STALE_TERM', `${what}: flock ${flock} has a newer term (${promised})`, { flock, promised, retryAfterSeconds: 1 });
+/**
+ * A refusal for a newer term. `nothingStored`: refused before anything of the
+ * request was stored (a claim, or a commit before its first write), which the
+ * answer says (`stored: false`): the node that forwarded the request may run
+ * it once more on the flock's next active node.
+ */
+function staleTerm(flock: number, promised: number, what: string, nothingStored = false): GrexError {
+  return new GrexError('GREX_ERR_STALE_TERM', `${what}: flock ${flock} has a newer term (${promised})`, {
+    flock,
+    promised,
+    retryAfterSeconds: 1,
+    ...(nothingStored ? { stored: false } : {}),
+  });
 }
 
 export class FlockLeadership {
@@ -156,7 +169,9 @@ export class FlockLeadership {
   #transferFreeAt = 0;
   /** Flocks this node is learning, as last announced. */
   #learning: number[] = [];
-  #dropping = false;
+  /** Flocks being dropped now, and those whose drop failed since the last tick. */
+  readonly #dropping = new Set<number>();
+  readonly #dropFailed = new Set<number>();
   #sweepCursor = 0;
   /** Flocks being copied here, by flock. */
   readonly transfers = new Map<number, Transfer>();
@@ -359,7 +374,7 @@ export class FlockLeadership {
       const promised = await this.#o.clock.promised(flock);
       const term = Math.max(promised, this.#seenTerms.get(flock) ?? 0) + 1;
       const made = await this.#o.clock.promise(flock, term, { herd: true });
-      if (!made.promised) throw staleTerm(flock, made.term, 'claim');
+      if (!made.promised) throw staleTerm(flock, made.term, 'claim', true);
       this.#adopt(flock);
       return { term, own: await this.#o.store.listFlock(flock), basis: await this.#o.clock.basis(flock) };
     });
@@ -410,6 +425,7 @@ export class FlockLeadership {
       throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${round.promisers.length} of ${round.counted} herders promised, ${round.needed} needed`, {
         flock,
         retryAfterSeconds: 1,
+        stored: false,
         outbid: round.highestRefusedTerm >= term,
       });
     }
@@ -422,13 +438,13 @@ export class FlockLeadership {
         const batch = entries.slice(i, i + FETCH_BATCH);
         const records = await this.#fetch(holder, flock, batch);
         if (records.length !== batch.length) {
-          throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not fetch flock ${flock}'s items from ${holder} while claiming it`, { flock, retryAfterSeconds: 1 });
+          throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not fetch flock ${flock}'s items from ${holder} while claiming it`, { flock, retryAfterSeconds: 1, stored: false });
         }
         fetched.push(...records);
       }
     }
     await this.#o.gates.shared(flock, async () => {
-      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'claim');
+      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'claim', true);
       const purges: ItemRecord[] = plan.purge.map(purgeOf);
       await this.#applyForced(flock, [...fetched, ...purges]);
       for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
@@ -479,11 +495,11 @@ export class FlockLeadership {
     return this.#o.gates.shared(flock, async () => {
       const leading = this.#leading.get(flock);
       const term = records[0]?.version.term ?? 0;
-      if (leading === undefined || leading.term !== term) throw staleTerm(flock, leading?.term ?? 0, 'commit');
+      if (leading === undefined || leading.term !== term) throw staleTerm(flock, leading?.term ?? 0, 'commit', true);
       const promised = await this.#o.clock.promised(flock);
       if (promised !== term) {
         this.stepDown(flock, `promised term ${promised}`);
-        throw staleTerm(flock, promised, 'commit');
+        throw staleTerm(flock, promised, 'commit', true);
       }
       const route = this.#o.cluster.route(flock);
       const recipients = [...new Set([...route.herders, ...route.learners])].filter((id) => id !== this.#o.selfId);
@@ -665,7 +681,7 @@ export class FlockLeadership {
         }
       }
     }
-    this.#dropNext();
+    this.#dropNext(true);
     this.#sweepOne();
     // A copy to a node that herds the flock now, or is no longer to learn it, is over (GET /cluster showed it for good).
     for (const flock of this.transfers.keys()) if (this.#herding.has(flock) || !this.mayStore(flock)) this.transfers.delete(flock);
@@ -800,25 +816,32 @@ export class FlockLeadership {
 
   /**
    * Drops the flocks this node no longer needs to herd (every target herder
-   * herds them), one at a time and back to
-   * back (one per tick made a node leaving 768 flocks take over 3 minutes at
-   * the default 250 ms); after a failure, the next try waits for a tick.
+   * herds them), up to MAX_DROPS at once, each followed at once by the next
+   * (one per tick made a node leaving 768 flocks take over 3 minutes at the
+   * default 250 ms, and one at a time still made the drops, not the copies,
+   * what a join or a leave waited for). Flocks are independent: each is
+   * dropped under its own gate, after mayDrop is checked again there. After a
+   * failure, that flock waits for the next tick.
    */
-  #dropNext(): void {
-    if (this.#dropping || this.#stopped) return;
-    const flock = [...this.#herding].find((f) => this.#o.cluster.mayDrop(f));
-    if (flock === undefined) return;
-    this.#dropping = true;
-    this.#drop(flock).then(
-      (dropped) => {
-        this.#dropping = false;
-        if (dropped) this.#dropNext();
-      },
-      (err: Error) => {
-        this.#dropping = false;
-        this.#o.logger.warn({ flock, err: err.message }, 'dropping a flock failed; retrying');
-      },
-    );
+  #dropNext(onTick = false): void {
+    if (this.#stopped) return;
+    if (onTick) this.#dropFailed.clear();
+    for (const flock of this.#herding) {
+      if (this.#dropping.size >= MAX_DROPS) return;
+      if (this.#dropping.has(flock) || this.#dropFailed.has(flock) || !this.#o.cluster.mayDrop(flock)) continue;
+      this.#dropping.add(flock);
+      this.#drop(flock).then(
+        (dropped) => {
+          this.#dropping.delete(flock);
+          if (dropped) this.#dropNext();
+        },
+        (err: Error) => {
+          this.#dropping.delete(flock);
+          this.#dropFailed.add(flock);
+          this.#o.logger.warn({ flock, err: err.message }, 'dropping a flock failed; retrying');
+        },
+      );
+    }
   }
 
   async #drop(flock: number): Promise<boolean> {
@@ -1236,9 +1259,8 @@ export class FlockLeadership {
         throw new GrexError('GREX_ERR_COPY_INCOMPLETE', `node ${selfId} holds no whole copy of flock ${flock} synced at term ${term}`, { flock, term });
       }
       this.#copies.delete(flock);
-      await this.#o.clock.setHerding(flock, true);
-      // The active node of `term` made this copy identical to its own before promoting it.
-      await this.#o.clock.setBasis(flock, term);
+      // The active node of `term` made this copy identical to its own before promoting it (one metadata write).
+      await this.#o.clock.setHerding(flock, true, { basis: term });
       if (!this.#herding.has(flock)) {
         this.#adopt(flock);
         const transfer = this.transfers.get(flock);

@@ -477,24 +477,27 @@ export class GrexNode implements NodeApi {
       return await runOn(first);
     } catch (err) {
       if (!leftNothing(err) || this.#stopping !== null) throw err;
+      // Refused by another node: its view is ahead of this node's (the flock moved), so take its view.
+      // Refused here: this node's view is the one that counts, go by it now.
+      if (first !== this.nodeId) await this.cluster.catchUpWith(first);
+      let next = this.#activeNodeOrNull(flock);
       const hint = (err as GrexError).code === 'GREX_ERR_NOT_ACTIVE' ? (err as GrexError).data?.activeNodeId : undefined;
-      let next: string;
-      if (typeof hint === 'string' && hint !== first && hint !== this.nodeId && this.cluster.isLive(hint)) {
-        // The node asked knows another active node: try that one now.
-        this.cluster.counters.notActiveRetries++;
-        next = hint;
-      } else {
-        // Another node refused: this node's view is behind (or the flock just moved), wait for it to
-        // name another node. Refused here: this node's view is the one that counts, go by it now.
-        const deadline = first === this.nodeId ? 0 : Date.now() + REROUTE_WAIT_MS;
-        while (this.#activeNodeOrNull(flock) === first && Date.now() < deadline && this.#stopping === null) {
-          await this.cluster.viewChange(Math.min(this.config.heartbeatMs, deadline - Date.now()));
+      if (next === first && first !== this.nodeId) {
+        if (typeof hint === 'string' && hint !== first && this.cluster.isLive(hint)) {
+          // The views still differ (liveness is each node's own): the node asked names another.
+          this.cluster.counters.notActiveRetries++;
+          next = hint;
+        } else {
+          // Wait for this node's view to name another node; still the same one: it refused only
+          // for a moment (a claim in progress, a step-down), so once more there.
+          const deadline = Date.now() + REROUTE_WAIT_MS;
+          while (this.#activeNodeOrNull(flock) === first && Date.now() < deadline && this.#stopping === null) {
+            await this.cluster.viewChange(Math.min(this.config.heartbeatMs, deadline - Date.now()));
+          }
+          next = this.#activeNodeOrNull(flock);
         }
-        const now = this.#activeNodeOrNull(flock);
-        // Still the same node: it was refused only for a moment (a claim in progress, a step-down): once more there.
-        if (now === null || this.#stopping !== null) throw err;
-        next = now;
       }
+      if (next === null || this.#stopping !== null) throw err;
       this.cluster.counters.rerouted++;
       return runOn(next);
     }
@@ -535,14 +538,22 @@ export class GrexNode implements NodeApi {
     );
   }
 
-  /** Throws GREX_ERR_NOT_ACTIVE unless this node is the active node of the bucket's flock. */
-  #assertActive(bucketKey: string): void {
-    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
-    if (route.active === this.nodeId) return;
-    const active = route.active === null ? undefined : this.cluster.member(route.active);
-    throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.nodeId} is not the active node of flock ${route.flock}`, {
-      flock: route.flock,
-      activeNodeId: route.active,
+  /**
+   * Throws GREX_ERR_NOT_ACTIVE unless this node is the active node of the
+   * bucket's flock. The node that forwarded the request may have heard of a
+   * change this node has not (it routes by its view): before refusing, this
+   * node merges that node's member table and looks again.
+   */
+  async #assertActive(bucketKey: string, from: string): Promise<void> {
+    const flock = flockOf(bucketKey, this.flocks);
+    if (this.#activeNodeOrNull(flock) === this.nodeId) return;
+    await this.cluster.catchUpWith(from);
+    const activeId = this.#activeNodeOrNull(flock);
+    if (activeId === this.nodeId) return;
+    const active = activeId === null ? undefined : this.cluster.member(activeId);
+    throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.nodeId} is not the active node of flock ${flock}`, {
+      flock,
+      activeNodeId: activeId,
       activeNode: active?.httpUrl ?? null,
       mapVersion: this.cluster.mapVersion,
       retryAfterSeconds: 1,
@@ -556,7 +567,7 @@ export class GrexNode implements NodeApi {
       case 'job': {
         const request = body as BleetRequest<'job'>;
         assertBucketKey(request.bucketKey);
-        this.#assertActive(request.bucketKey);
+        await this.#assertActive(request.bucketKey, from.nodeId);
         this.cluster.counters.jobsReceived++;
         const answer = await this.#runJobHere({ ...request, data: request.data ?? undefined });
         return answer as BleetResponse<M>;
@@ -605,20 +616,20 @@ export class GrexNode implements NodeApi {
       }
       case 'item.get': {
         const { bucketKey, itemKey } = body as BleetRequest<'item.get'>;
-        this.#assertActive(bucketKey);
+        await this.#assertActive(bucketKey, from.nodeId);
         await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         const record = await this.#readHere(bucketKey, itemKey);
         return { record: record === undefined ? null : encodeItemRecord(record) } as BleetResponse<M>;
       }
       case 'item.list': {
         const { bucketKey } = body as BleetRequest<'item.list'>;
-        this.#assertActive(bucketKey);
+        await this.#assertActive(bucketKey, from.nodeId);
         await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         return { items: await this.#listHere(bucketKey) } as BleetResponse<M>;
       }
       case 'item.write': {
         const request = body as BleetRequest<'item.write'>;
-        this.#assertActive(request.bucketKey);
+        await this.#assertActive(request.bucketKey, from.nodeId);
         await this.#leadership.ensureLeading(flockOf(request.bucketKey, this.flocks));
         const ifMatch = request.ifMatch === null ? undefined : parseVersion(request.ifMatch) ?? undefined;
         const version = await this.#scheduler.writeItem({

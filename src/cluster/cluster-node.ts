@@ -102,7 +102,8 @@ export class ClusterNode {
   readonly #incoming = new Set<BleetLink>();
   /** Every open connection and its direction (for metrics). */
   readonly #open = new Map<BleetLink, 'in' | 'out'>();
-  readonly #pulling = new Set<string>();
+  /** Member table pulls on their way, by peer. */
+  readonly #pulling = new Map<string, Promise<void>>();
   #dialer: PeerDialer | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastTick = 0;
@@ -452,10 +453,18 @@ export class ClusterNode {
     }
   }
 
-  async #pullMembers(link: BleetLink): Promise<void> {
+  /** Pulls a peer's member table and merges it (one pull per peer at a time: a second caller waits for it). */
+  #pullMembers(link: BleetLink): Promise<void> {
     const peer = link.peer!.nodeId;
-    if (this.#pulling.has(peer)) return;
-    this.#pulling.add(peer);
+    let pull = this.#pulling.get(peer);
+    if (pull === undefined) {
+      pull = this.#pull(link, peer).finally(() => this.#pulling.delete(peer));
+      this.#pulling.set(peer, pull);
+    }
+    return pull;
+  }
+
+  async #pull(link: BleetLink, peer: string): Promise<void> {
     try {
       const answer = await link.request('members', {}, this.bleetTimeoutMs);
       this.#merge(answer.members, answer.version, peer);
@@ -466,9 +475,21 @@ export class ClusterNode {
       }
     } catch (err) {
       this.#log.debug({ peer, err: (err as Error).message }, 'member table pull failed');
-    } finally {
-      this.#pulling.delete(peer);
     }
+  }
+
+  /**
+   * Merges a member's table now, not at its next heartbeat: two nodes that
+   * disagree about a flock's active node (one has heard of a change the
+   * other has not) agree once one holds the other's view. Used before a
+   * request is refused or rerouted for such a disagreement. A pull already
+   * on its way may predate what the member knows now, so a fresh one follows it.
+   */
+  async catchUpWith(nodeId: string): Promise<void> {
+    const link = this.linkTo(nodeId);
+    if (link === undefined) return;
+    await this.#pulling.get(nodeId);
+    await this.#pullMembers(link);
   }
 
   // ---- connections ----

@@ -1089,20 +1089,19 @@ export class FlockLeadership {
    * active node, so a candidate with a passing, different view of who is
    * alive cannot depose a working active node (it retries; views converge).
    */
-  onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
+  async onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
     const { cluster, selfId } = this.#o;
-    const active = cluster.route(flock).active;
+    const activeNow = () => cluster.route(flock).active;
+    // The candidate may have heard of a change (a node leaving, a learner promoted) this node has not.
+    if (activeNow() !== null && activeNow() !== candidate) await cluster.catchUpWith(candidate);
+    const active = activeNow();
     if (active !== null && active !== candidate) {
-      return Promise.reject(
-        new GrexError('GREX_ERR_NOT_ACTIVE', `node ${selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
-          flock,
-          activeNodeId: active,
-        }),
-      );
+      throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
+        flock,
+        activeNodeId: active,
+      });
     }
-    if (!this.mayStore(flock)) {
-      return Promise.reject(new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock }));
-    }
+    if (!this.mayStore(flock)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
     return this.#o.gates.exclusive(flock, async () => {
       // A fresh flock (claimed for the first time): its target herders start herding it with this promise.
       // Fresh here too: nobody but the candidate is seen herding it.

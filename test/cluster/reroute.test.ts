@@ -57,3 +57,21 @@ test('a job whose active node stepped down before its commit runs once more on t
   assert.equal(c.cluster.counters.rerouted, 1);
   assert.deepEqual((await c.submit(bucket, 'counter', { by: 0 })).result, { count: 2 }, 'the job counted once');
 });
+
+test('a node whose view lags the forwarding node\'s catches up and runs the job instead of refusing it', async (t) => {
+  // Slow heartbeats: views catch up by gossip only after up to a second.
+  const cluster = await startMemoryCluster(t, 3, { heartbeatMs: 1000, suspectAfterMs: 10_000, deadAfterMs: 20_000 });
+  const [a, b, c] = cluster.nodes as [GrexNode, GrexNode, GrexNode];
+  const bucket = bucketLedBy(a, b.nodeId, a.nodeId, c.nodeId);
+  const flock = flockOf(bucket, a.flocks);
+  assert.equal((await a.submit(bucket, 'counter')).activeNode, b.url);
+
+  // b leaves: its view names a at once, a's and c's still name b. b sends the job to a.
+  void b.leave();
+  assert.equal(b.cluster.route(flock).active, a.nodeId);
+  assert.equal(a.cluster.route(flock).active, b.nodeId, 'a\'s view still names b');
+  const answer = await b.submit<{ count: number }>(bucket, 'counter');
+  assert.deepEqual(answer.result, { count: 2 });
+  assert.equal(answer.activeNode, a.url);
+  assert.equal(b.cluster.counters.rerouted, 0, 'a took the job without refusing it first');
+});

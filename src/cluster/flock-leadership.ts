@@ -201,6 +201,9 @@ export class FlockLeadership {
     warmedBuckets: 0,
     /** Items sent whole to a herder that lacked the base of an append. */
     wholeResends: 0,
+    /** Herders anti-entropy compared with this node, and those it found different (and synced, every item verified). */
+    antiEntropyChecks: 0,
+    antiEntropyDiffs: 0,
   };
 
   constructor(options: LeadershipOptions) {
@@ -999,14 +1002,14 @@ export class FlockLeadership {
         allMatch = false;
         continue;
       }
-      const answer = await this.#o.cluster.request(nodeId, 'digest', { flock, term: leading.term }).catch(() => null);
-      if (answer === null || answer.digest !== digest) {
-        allMatch = false;
-        if (answer !== null) {
-          this.#o.logger.info({ flock, nodeId }, 'anti-entropy found a herder that differs; syncing it');
-          leading.verify.add(nodeId);
-          this.#markUnsynced(leading, nodeId);
-        }
+      const verdict = await this.#compareWith(flock, leading, nodeId, digest);
+      this.counters.antiEntropyChecks++;
+      if (verdict !== 'same') allMatch = false;
+      if (verdict === 'differs') {
+        this.#o.logger.info({ flock, nodeId }, 'anti-entropy found a herder that differs; syncing it');
+        this.counters.antiEntropyDiffs++;
+        leading.verify.add(nodeId);
+        this.#markUnsynced(leading, nodeId);
       }
     }
     const tombstones = own.filter((e) => e.tombstone);
@@ -1017,6 +1020,27 @@ export class FlockLeadership {
     if (results.some((r) => r.status === 'rejected')) return;
     const purged = await this.#purgeMatching(flock, leading.term, tombstones);
     this.counters.tombstonesPurged += purged;
+  }
+
+  /**
+   * Compares a herder's verified digest of a flock with this node's. Jobs
+   * write meanwhile, so a difference counts only when this node's listing
+   * did not change while the herder answered (else: 'unknown', left for the
+   * next pass), and only when the herder differs twice in a row (a write on
+   * its way to it when it listed has landed by the second answer). The
+   * herder lists in the flock's turn, after the writes this node sent it
+   * before asking. A false "differs" costs a verified sync of the herder and,
+   * when every herder of the flock is marked, makes the next write wait for
+   * one (before, with stale in-sync entries, fail its quorum).
+   */
+  async #compareWith(flock: number, leading: Leading, nodeId: string, digest: string): Promise<'same' | 'differs' | 'unknown'> {
+    for (let ask = 1; ask <= 2; ask++) {
+      const answer = await this.#o.cluster.request(nodeId, 'digest', { flock, term: leading.term }).catch(() => null);
+      if (answer === null || this.#leading.get(flock) !== leading) return 'unknown';
+      if (listingDigest(await this.#o.store.listFlock(flock)) !== digest) return 'unknown';
+      if (answer.digest === digest) return 'same';
+    }
+    return 'differs';
   }
 
   /** Removes items whose current version still equals the listed one (under the flock's gate). */
@@ -1308,7 +1332,8 @@ export class FlockLeadership {
 
   /** The verified fingerprint of this node's holdings of a flock. */
   async onDigest(flock: number): Promise<{ digest: string; items: number }> {
-    const listing = await this.#o.store.listFlock(flock, { verify: true, pace: this.#pace });
+    // In the flock's turn: after every replicated write that arrived before the question.
+    const listing = await this.#serially(flock, () => this.#o.store.listFlock(flock, { verify: true, pace: this.#pace }));
     return { digest: listingDigest(listing), items: listing.length };
   }
 

@@ -95,6 +95,9 @@ export class ClusterNode {
   readonly #log: Logger;
   #farm: FarmMap;
   #farmVersion = 0;
+  /** The last map computed, and the members it was computed from (see #computeFarm). */
+  #farmKey = '';
+  #farmByMembers: FarmMap | null = null;
   /** Flocks each (not removed) member announces herding. */
   #herdingBy = new Map<string, Set<number>>();
   #roles: FlockRoles[] = [];
@@ -380,22 +383,28 @@ export class ClusterNode {
 
   #computeFarm(): FarmMap {
     const live = this.#table.list().filter((m) => m.removed !== true);
-    const members = live.map((m) => {
-      let farm: number[] | undefined;
-      if (m.farm === '') {
-        farm = []; // a manual plan that gives this node nothing
-      } else if (m.farm !== undefined) {
-        try {
-          farm = parseFarm(m.farm, this.flocks);
-        } catch (err) {
-          this.#log.warn({ nodeId: m.nodeId, farm: m.farm, err: (err as Error).message }, 'member has an invalid farm; it herds nothing');
-          farm = [];
-        }
-      }
-      return { nodeId: m.nodeId, herd: m.herd, farm };
-    });
     this.#farmVersion = this.#table.version;
-    const farm = computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+    // Most changes of the table are what members herd, not who they are or declare: the map stays.
+    const key = JSON.stringify(live.map((m) => [m.nodeId, m.herd, m.farm ?? null]));
+    if (this.#farmKey !== key || this.#farmByMembers === null) {
+      const members = live.map((m) => {
+        let farm: number[] | undefined;
+        if (m.farm === '') {
+          farm = []; // a manual plan that gives this node nothing
+        } else if (m.farm !== undefined) {
+          try {
+            farm = parseFarm(m.farm, this.flocks);
+          } catch (err) {
+            this.#log.warn({ nodeId: m.nodeId, farm: m.farm, err: (err as Error).message }, 'member has an invalid farm; it herds nothing');
+            farm = [];
+          }
+        }
+        return { nodeId: m.nodeId, herd: m.herd, farm };
+      });
+      this.#farmKey = key;
+      this.#farmByMembers = computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+    }
+    const farm = this.#farmByMembers;
     this.#herdingBy = new Map(live.map((m) => [m.nodeId, decodeFlockSet(m.herding, this.flocks)]));
     const learningBy = new Map(live.map((m) => [m.nodeId, decodeFlockSet(m.learning, this.flocks)]));
     this.#roles = farm.herders.map((target, flock) => flockRoles(flock, target, this.#herdingBy, learningBy));

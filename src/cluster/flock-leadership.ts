@@ -172,6 +172,7 @@ export class FlockLeadership {
   /** Flocks being dropped now, and those whose drop failed since the last tick. */
   readonly #dropping = new Set<number>();
   readonly #dropFailed = new Set<number>();
+  #dropCursor = 0;
   #sweepCursor = 0;
   /** Flocks being copied here, by flock. */
   readonly transfers = new Map<number, Transfer>();
@@ -829,9 +830,13 @@ export class FlockLeadership {
   #dropNext(onTick = false): void {
     if (this.#stopped) return;
     if (onTick) this.#dropFailed.clear();
-    for (const flock of this.#herding) {
-      if (this.#dropping.size >= MAX_DROPS) return;
-      if (this.#dropping.has(flock) || this.#dropFailed.has(flock) || !this.#o.cluster.mayDrop(flock)) continue;
+    const flocks = this.#o.cluster.flocks;
+    // From where the last look stopped: flocks that cannot go yet are not looked at first again and again.
+    const start = this.#dropCursor;
+    for (let i = 0; i < flocks && this.#dropping.size < MAX_DROPS; i++) {
+      const flock = (start + i) % flocks;
+      if (!this.#herding.has(flock) || this.#dropping.has(flock) || this.#dropFailed.has(flock) || !this.#o.cluster.mayDrop(flock)) continue;
+      this.#dropCursor = (flock + 1) % flocks;
       this.#dropping.add(flock);
       this.#drop(flock).then(
         (dropped) => {
@@ -1210,7 +1215,8 @@ export class FlockLeadership {
     };
     // Replicated writes of this term may have arrived since the listing: never undo them.
     const keep = async (bucketKey: string, itemKey: string, incoming?: ItemRecord): Promise<boolean> => {
-      const current = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
+      // Its version is enough (no need to read and compose the whole item); a damaged one is replaced.
+      const current = await this.#o.store.head(flock, bucketKey, itemKey).catch(() => undefined);
       return current !== undefined && current.version.term >= term && (incoming === undefined || compareVersions(current.version, incoming.version) > 0);
     };
     let fetched = 0;

@@ -1033,8 +1033,8 @@ export class FlockLeadership {
    * did not change while the herder answered (else: 'unknown', left for the
    * next pass), and only when the herder differs twice in a row (a write on
    * its way to it when it listed has landed by the second answer). The
-   * herder lists in the flock's turn, after the writes this node sent it
-   * before asking. A false "differs" costs a verified sync of the herder and,
+   * herder lists once the replicated writes that reached it before the
+   * question are applied. A false "differs" costs a verified sync of the herder and,
    * when every herder of the flock is marked, makes the next write wait for
    * one (before, with stale in-sync entries, fail its quorum).
    */
@@ -1338,8 +1338,10 @@ export class FlockLeadership {
 
   /** The verified fingerprint of this node's holdings of a flock. */
   async onDigest(flock: number): Promise<{ digest: string; items: number }> {
-    // In the flock's turn: after every replicated write that arrived before the question.
-    const listing = await this.#serially(flock, () => this.#o.store.listFlock(flock, { verify: true, pace: this.#pace }));
+    // After the replicated writes that arrived before the question, without holding up later ones
+    // while the (paced) verified listing reads every item.
+    await this.#chains.get(flock)?.catch(() => {});
+    const listing = await this.#o.store.listFlock(flock, { verify: true, pace: this.#pace });
     return { digest: listingDigest(listing), items: listing.length };
   }
 

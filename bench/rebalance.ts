@@ -3,7 +3,7 @@
  * farm (and one node to leave it), how fast flocks are copied, and what the
  * jobs running meanwhile see.
  *
- *   npm run bench:rebalance [-- --customers 10000 --records 200 --rate 200 --transfer-mbps 64,256 --replicas 3 --no-leave | --quick]
+ *   npm run bench:rebalance [-- --customers 10000 --records 200 --rate 200 --transfer-mbps 64,256 --replicas 3 --no-leave --logs DIR --profile DIR | --quick]
  *
  * Per `--transfer-mbps` value, a fresh run: three `grex start` processes
  * (default options but `--replicas` and `--transfer-mbps`, jobs from
@@ -20,7 +20,8 @@
  * Results go to docs/benchmarks.md ("Rebalancing").
  */
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -54,6 +55,10 @@ interface Options {
   leave: boolean;
   settleTimeoutSec: number;
   outDir: string;
+  /** Folder to write each node's log to (`<mbps>-<node>.log`), for looking into a run. */
+  logsDir: string | null;
+  /** Folder for node --cpu-prof profiles of every node (`<dir>/<mbps>-<node>`; see bench/profile-summary.ts). */
+  profileDir: string | null;
   quick: boolean;
 }
 
@@ -71,6 +76,8 @@ function parseOptions(argv: string[]): Options {
       'no-leave': { type: 'boolean', default: false },
       'settle-timeout': { type: 'string' },
       out: { type: 'string' },
+      logs: { type: 'string' },
+      profile: { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -91,6 +98,8 @@ function parseOptions(argv: string[]): Options {
     leave: !values['no-leave'],
     settleTimeoutSec: positive('settle-timeout', values['settle-timeout'], quick ? 60 : 600),
     outDir: values.out ?? join(repoRoot, 'docs'),
+    logsDir: values.logs ?? null,
+    profileDir: values.profile ?? null,
     quick,
   };
 }
@@ -100,12 +109,13 @@ interface BenchNode {
   proc: NodeProcess;
 }
 
-async function startNode(scope: Scope, name: string, seed: BenchNode | null, options: Options, mbps: number): Promise<BenchNode> {
+async function startBenchNode(scope: Scope, name: string, seed: BenchNode | null, options: Options, mbps: number): Promise<BenchNode> {
   const data = await tempDir(scope, `grex-rebalance-${name}-`);
   const args = ['--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS, '--node-id', name];
   args.push('--replicas', String(options.replicas), '--transfer-mbps', String(mbps));
   if (seed !== null) args.push('--peers', seed.proc.bleetAddress);
-  const proc = await startNodeProcess(scope, args);
+  const nodeArgs = options.profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir, `${mbps}-${name}`)}`];
+  const proc = await startNodeProcess(scope, args, { nodeArgs });
   return { name, proc };
 }
 
@@ -135,12 +145,13 @@ interface Watch {
 }
 
 /** Polls every node of `live` until settled (or the timeout): when, and how many copies ran at once. */
-async function watchUntilSettled(live: BenchNode[], startedAt: number, timeoutSec: number, progress: (line: string) => void): Promise<Watch> {
+async function watchUntilSettled(live: BenchNode[], startedAt: number, timeoutSec: number, progress: (line: string) => void, cpu?: CpuMeter): Promise<Watch> {
   const names = new Set(live.map((n) => n.name));
   const watch: Watch = { settledMs: NaN, maxCopying: 0, firstCopyMs: NaN, lastCopyMs: NaN };
   let lastPrint = 0;
   while (Date.now() - startedAt < timeoutSec * 1000) {
     const views = await Promise.all(live.map((n) => view(n).catch(() => null)));
+    cpu?.sample();
     const now = Date.now() - startedAt;
     const ok = views.filter((v): v is ClusterView => v !== null);
     const copying = ok.reduce((sum, v) => sum + v.transfers.length, 0);
@@ -163,6 +174,52 @@ async function watchUntilSettled(live: BenchNode[], startedAt: number, timeoutSe
     await sleep(200);
   }
   throw new Error(`the farm did not settle within ${timeoutSec} s`);
+}
+
+/**
+ * CPU seconds (user + system, every thread) the node processes use over a
+ * step, from /proc/<pid>/stat (Linux; NaN elsewhere): what the step cost,
+ * however busy the machine was. A node's last reading before it exits counts.
+ */
+class CpuMeter {
+  readonly #start = new Map<BenchNode, number>();
+  readonly #last = new Map<BenchNode, number>();
+
+  constructor(nodes: readonly BenchNode[]) {
+    for (const node of nodes) this.add(node);
+  }
+
+  /** Starts counting a node's CPU from now. */
+  add(node: BenchNode): void {
+    const now = cpuSeconds(node.proc.child.pid);
+    this.#start.set(node, now);
+    this.#last.set(node, now);
+  }
+
+  sample(): void {
+    for (const node of this.#start.keys()) {
+      const now = cpuSeconds(node.proc.child.pid);
+      if (Number.isFinite(now)) this.#last.set(node, now);
+    }
+  }
+
+  get seconds(): number {
+    this.sample();
+    let sum = 0;
+    for (const [node, start] of this.#start) sum += this.#last.get(node)! - start;
+    return sum;
+  }
+}
+
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime and stime are fields 14 and 15, in ticks of 1/100 s.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 interface FlockCopy {
@@ -202,6 +259,10 @@ interface StepResult {
   copies: FlockCopy[];
   promoted: number;
   dropped: number;
+  /** Requests refused before anything was stored and run once more on the next active node (counters.rerouted). */
+  rerouted: number;
+  /** CPU seconds the nodes used from the start of the step until settled (see CpuMeter). */
+  cpuSeconds: number;
   /** Flocks the joining node herds once settled (join only). */
   herdedByNew?: number;
 }
@@ -214,6 +275,8 @@ interface RunResult {
   phases: PhaseReport[];
   ackedChecked: number;
   lost: string[];
+  /** CPU seconds per second the three nodes used in the baseline (the jobs alone). */
+  baselineCpuPerSec: number;
 }
 
 const sumCounters = (views: ClusterView[], key: keyof ClusterView['counters']) => views.reduce((sum, v) => sum + v.counters[key], 0);
@@ -248,6 +311,12 @@ async function lostWrites(acked: [string, string][], node: BenchNode, keep: numb
 
 async function run(options: Options, mbps: number, log: (line: string) => void): Promise<RunResult> {
   const scope = new Scope();
+  const started: BenchNode[] = [];
+  const startNode = async (...args: Parameters<typeof startBenchNode>) => {
+    const node = await startBenchNode(...args);
+    started.push(node);
+    return node;
+  };
   try {
     const a = await startNode(scope, 'node-a', null, options, mbps);
     const [b, c] = await Promise.all([startNode(scope, 'node-b', a, options, mbps), startNode(scope, 'node-c', a, options, mbps)]);
@@ -272,17 +341,24 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
     // Warm-up: the nodes still write the seeded items' files behind their logs for a while.
     await sleep(options.quick ? 500 : 10_000);
     worker.postMessage({ phase: 'baseline' });
+    const baselineCpu = new CpuMeter(first);
+    const baselineAt = Date.now();
     await sleep(options.baselineSec * 1000);
+    const baselineCpuPerSec = baselineCpu.seconds / ((Date.now() - baselineAt) / 1000);
 
     // A fourth node joins.
     const steps: StepResult[] = [];
     const before = await Promise.all(first.map(view));
     const joinAt = Date.now();
+    const joinCpu = new CpuMeter(first);
     worker.postMessage({ phase: 'join' });
     const d = await startNode(scope, 'node-d', a, options, mbps);
     log(`node-d ready after ${Date.now() - joinAt} ms`);
+    // From ready: its start (loading and compiling jobs) is not the join's cost.
+    joinCpu.add(d);
     const all = [a, b, c, d];
-    const joinWatch = await watchUntilSettled(all, joinAt, options.settleTimeoutSec, log);
+    const joinWatch = await watchUntilSettled(all, joinAt, options.settleTimeoutSec, log, joinCpu);
+    const joinCpuSeconds = joinCpu.seconds;
     worker.postMessage({ phase: 'after join' });
     const joined = await Promise.all(all.map(view));
     const dView = joined[3]!;
@@ -293,6 +369,8 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
       copies: all.flatMap((n) => flockCopies(n, joinAt)),
       promoted: sumCounters(joined, 'flocksPromoted') - sumCounters(before, 'flocksPromoted'),
       dropped: sumCounters(joined, 'flocksDropped') - sumCounters(before, 'flocksDropped'),
+      rerouted: sumCounters(joined, 'rerouted') - sumCounters(before, 'rerouted'),
+      cpuSeconds: joinCpuSeconds,
       herdedByNew: dView.herdingFlocks === '' ? 0 : parseFarm(dView.herdingFlocks, 1024).length,
     });
     log(`join settled after ${joinWatch.settledMs} ms`);
@@ -306,11 +384,13 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
       await sleep(200);
       const beforeLeave = await Promise.all(rest.map(view));
       const leaveAt = Date.now();
+      const leaveCpu = new CpuMeter([...rest, b]);
       worker.postMessage({ phase: 'leave' });
       const exited = b.proc.stop('SIGCONT').then((code) => ({ code, ms: Date.now() - leaveAt }));
       const answer = await requestJson(`${b.proc.url}/cluster/leave`, { method: 'POST' });
       if (answer.status !== 202) throw new Error(`POST /cluster/leave answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-      const leaveWatch = await watchUntilSettled(rest, leaveAt, options.settleTimeoutSec, log);
+      const leaveWatch = await watchUntilSettled(rest, leaveAt, options.settleTimeoutSec, log, leaveCpu);
+      const leaveCpuSeconds = leaveCpu.seconds;
       const exit = await exited;
       worker.postMessage({ phase: 'after leave' });
       const left = await Promise.all(rest.map(view));
@@ -323,6 +403,8 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
         copies: rest.flatMap((n) => flockCopies(n, leaveAt)),
         promoted: sumCounters(left, 'flocksPromoted') - sumCounters(beforeLeave, 'flocksPromoted'),
         dropped: sumCounters(left, 'flocksDropped') - sumCounters(beforeLeave, 'flocksDropped'),
+        rerouted: sumCounters(left, 'rerouted') - sumCounters(beforeLeave, 'rerouted'),
+        cpuSeconds: leaveCpuSeconds,
       });
       log(`leave settled after ${leaveWatch.settledMs} ms (node-b exited with ${exit.code} after ${exit.ms} ms)`);
       await sleep(options.quick ? 500 : 3000);
@@ -332,9 +414,15 @@ async function run(options: Options, mbps: number, log: (line: string) => void):
     const [report] = await Promise.race([reported, failed]);
     for (const [code, message] of Object.entries(report.samples)) log(`  first ${code}: ${message}`);
     const { checked, lost } = await lostWrites(report.acked, a, options.records);
-    return { mbps, seedBytes, seedSec, steps, phases: report.phases.filter((p) => p.phase !== 'warmup'), ackedChecked: checked, lost };
+    return { mbps, seedBytes, seedSec, steps, phases: report.phases.filter((p) => p.phase !== 'warmup'), ackedChecked: checked, lost, baselineCpuPerSec };
   } finally {
+    // A profile is written only by a node that exits by itself.
+    if (options.profileDir !== null) await Promise.all(started.map((node) => node.proc.stop('SIGTERM')));
     await scope.close();
+    if (options.logsDir !== null) {
+      await mkdir(options.logsDir, { recursive: true });
+      for (const node of started) await writeFile(join(options.logsDir, `${mbps}-${node.name}.log`), node.proc.output());
+    }
   }
 }
 
@@ -366,6 +454,8 @@ function stepRow(run: RunResult, step: StepResult): string {
     String(step.watch.maxCopying),
     String(step.promoted),
     String(step.dropped),
+    String(step.rerouted),
+    fixed(step.cpuSeconds),
   ];
   return `| ${cells.join(' | ')} |`;
 }
@@ -380,7 +470,7 @@ function reportBody(options: Options, runs: RunResult[], command: string): strin
   );
   const checks = runs.map(
     (r) =>
-      `| ${r.mbps} | ${r.steps.find((s) => s.step === 'join')?.herdedByNew ?? 0} | ${r.ackedChecked} | ${r.lost.length} |`,
+      `| ${r.mbps} | ${r.steps.find((s) => s.step === 'join')?.herdedByNew ?? 0} | ${r.ackedChecked} | ${r.lost.length} | ${fixed(r.baselineCpuPerSec, 2)} |`,
   );
   return `## Rebalancing
 
@@ -417,10 +507,17 @@ Copied: item bytes fetched by the receiving nodes (\`transferBytes\`). MiB/s
 from the first to the last poll that saw a copy running. Per flock: from the
 first page of its copy to its promotion (the receiving node's "caught up" log
 line); many flocks are copied at once (up to 8 per active node), sharing the
-receiving node's limit.
+receiving node's limit. Rerouted: jobs refused by the node they were sent to
+before anything of them was stored (it was no longer the flock's active node,
+or stepped down before the commit) and run once more on the next active
+node by the node that took them (\`counters.rerouted\`); the errors the
+clients still saw are in the next table. Node CPU: user + system seconds of
+the node processes (all threads, from \`/proc\`) from the start of the step
+until settled (the new node's from when it was ready): what the step and
+the jobs meanwhile cost, however busy the machine was.
 
-| step | limit (MiB/s) | settled after (s) | leaver exited after (s) | copied (MiB) | flocks copied | MiB/s overall | MiB/s while copying | per flock MiB/s (median) | per flock time, median (s) | per flock time, max (s) | most copies at once | promoted | dropped |
-|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| step | limit (MiB/s) | settled after (s) | leaver exited after (s) | copied (MiB) | flocks copied | MiB/s overall | MiB/s while copying | per flock MiB/s (median) | per flock time, median (s) | per flock time, max (s) | most copies at once | promoted | dropped | rerouted | node CPU (s) |
+|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${joinRows.join('\n')}
 
 ### Jobs before, during and after
@@ -431,8 +528,8 @@ ${jobRows.join('\n')}
 
 ### Checks
 
-| limit (MiB/s) | flocks the new node herds | acknowledged appends checked | lost |
-|---|---:|---:|---:|
+| limit (MiB/s) | flocks the new node herds | acknowledged appends checked | lost | node CPU in the baseline (s per s) |
+|---|---:|---:|---:|---:|
 ${checks.join('\n')}
 `;
 }

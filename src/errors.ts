@@ -148,6 +148,11 @@ export const ERRORS = {
     retryable: false,
     summary: 'A ?local=true read (or a replicated write) reached a node that does not herd the bucket\'s flock.',
   },
+  GREX_ERR_COPY_INCOMPLETE: {
+    status: null,
+    retryable: false,
+    summary: 'Between nodes: an active node told a learner to herd a flock it holds no whole copy of at that term (no sync of every page since its copy was last emptied); it is synced again first.',
+  },
   GREX_ERR_FLOCK_UNASSIGNED: {
     status: 503,
     retryable: true,

@@ -95,6 +95,21 @@ function pendingBytesFor(cacheMb: number): number {
 }
 /** How long the overview waits for a member's counters before showing it without them. */
 const OVERVIEW_TIMEOUT_MS = 1000;
+/** How long a request refused before anything was stored waits for this node's view to name another active node. */
+const REROUTE_WAIT_MS = 2000;
+
+/**
+ * Whether a request's refusal left nothing stored, so it may run once more
+ * elsewhere: the node was not its active node (it checks before running it),
+ * or it refused with `stored: false` (it no longer led the flock, or could not
+ * claim it, before the job's first write). A quorum miss, a replica's stale
+ * refusal after the write, a timeout or a lost connection may have stored it.
+ */
+function leftNothing(err: unknown): boolean {
+  if (!(err instanceof GrexError)) return false;
+  if (err.code === 'GREX_ERR_NOT_ACTIVE') return true;
+  return (err.code === 'GREX_ERR_STALE_TERM' || err.code === 'GREX_ERR_FLOCK_UNAVAILABLE') && err.data?.stored === false;
+}
 
 interface Parts {
   nodeId: string;
@@ -158,7 +173,7 @@ export class GrexNode implements NodeApi {
       commit: (flock, _bucketKey, records) => this.#leadership.commit(flock, records, async () => void (await this.#store.commit(flock, records))),
       termOf: (flock) => {
         const term = this.#leadership.termIfLeading(flock);
-        if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1 });
+        if (term === null) throw new GrexError('GREX_ERR_STALE_TERM', `node ${this.nodeId} no longer leads flock ${flock}`, { flock, retryAfterSeconds: 1, stored: false });
         return term;
       },
     });
@@ -447,36 +462,74 @@ export class GrexNode implements NodeApi {
   /**
    * Runs `here` if this node is the bucket's active node, else `there` on the
    * active node. A node that turns out not to be active (views differ for a
-   * moment) names the one it knows; that one is tried once.
+   * moment) names the one it knows; that one is tried once. A request refused
+   * before anything of it was stored (see leftNothing: the node was not active
+   * or no longer led the flock, say while a flock moves) is run once more on
+   * the node this node's view names next, after waiting (up to
+   * REROUTE_WAIT_MS) for that view to move on, so the client sees the answer
+   * rather than a retryable error. Never a request that may have stored
+   * something: at most once for acknowledged effects.
    */
   async #onActiveNode<T>(bucketKey: string, what: string, here: () => Promise<T>, there: (nodeId: string) => Promise<T>): Promise<T> {
     if (this.#stopping !== null) throw new GrexError('GREX_ERR_SHUTTING_DOWN', 'the node is stopping');
     if (!this.cluster.joined) throw new GrexError('GREX_ERR_NOT_READY', 'this node has not joined its cluster yet');
-    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
-    let active = route.active;
-    // Still copying the flock (a learner whose announcement has not spread): the next live herder serves it.
-    if (active === this.nodeId && !this.#leadership.mayPromise(route.flock)) {
-      active = route.herders.find((id) => id !== this.nodeId && this.cluster.isLive(id)) ?? null;
-    }
-    if (active === null) throw this.#unassigned(route.flock, route.herders);
-    if (active === this.nodeId) return here();
-    const forward = async (nodeId: string) => {
-      try {
-        const answer = await there(nodeId);
-        this.#metrics.forwarded(what);
-        return answer;
-      } catch (err) {
-        this.#metrics.forwarded(what, err);
-        throw err;
-      }
-    };
+    const flock = flockOf(bucketKey, this.flocks);
+    const runOn = (nodeId: string) => (nodeId === this.nodeId ? here() : this.#forward(what, nodeId, there));
+    const first = this.#activeNodeOf(flock);
     try {
-      return await forward(active);
+      return await runOn(first);
     } catch (err) {
+      if (!leftNothing(err) || this.#stopping !== null) throw err;
+      // Refused by another node: its view is ahead of this node's (the flock moved), so take its view.
+      // Refused here: this node's view is the one that counts, go by it now.
+      if (first !== this.nodeId) await this.cluster.catchUpWith(first);
+      let next = this.#activeNodeOrNull(flock);
       const hint = (err as GrexError).code === 'GREX_ERR_NOT_ACTIVE' ? (err as GrexError).data?.activeNodeId : undefined;
-      if (typeof hint !== 'string' || hint === active || hint === this.nodeId) throw err;
-      this.cluster.counters.notActiveRetries++;
-      return forward(hint);
+      if (next === first && first !== this.nodeId) {
+        if (typeof hint === 'string' && hint !== first && this.cluster.isLive(hint)) {
+          // The views still differ (liveness is each node's own): the node asked names another.
+          this.cluster.counters.notActiveRetries++;
+          next = hint;
+        } else {
+          // Wait for this node's view to name another node; still the same one: it refused only
+          // for a moment (a claim in progress, a step-down), so once more there.
+          const deadline = Date.now() + REROUTE_WAIT_MS;
+          while (this.#activeNodeOrNull(flock) === first && Date.now() < deadline && this.#stopping === null) {
+            await this.cluster.viewChange(Math.min(this.config.heartbeatMs, deadline - Date.now()));
+          }
+          next = this.#activeNodeOrNull(flock);
+        }
+      }
+      if (next === null || this.#stopping !== null) throw err;
+      this.cluster.counters.rerouted++;
+      return runOn(next);
+    }
+  }
+
+  /** The bucket's active node in this node's view (a learner passes it to the next live herder); null: none live. */
+  #activeNodeOrNull(flock: number): string | null {
+    const route = this.cluster.route(flock);
+    // Still copying the flock (a learner whose announcement has not spread): the next live herder serves it.
+    if (route.active === this.nodeId && !this.#leadership.mayPromise(flock)) {
+      return route.herders.find((id) => id !== this.nodeId && this.cluster.isLive(id)) ?? null;
+    }
+    return route.active;
+  }
+
+  #activeNodeOf(flock: number): string {
+    const active = this.#activeNodeOrNull(flock);
+    if (active === null) throw this.#unassigned(flock, this.cluster.route(flock).herders);
+    return active;
+  }
+
+  async #forward<T>(what: string, nodeId: string, there: (nodeId: string) => Promise<T>): Promise<T> {
+    try {
+      const answer = await there(nodeId);
+      this.#metrics.forwarded(what);
+      return answer;
+    } catch (err) {
+      this.#metrics.forwarded(what, err);
+      throw err;
     }
   }
 
@@ -488,14 +541,22 @@ export class GrexNode implements NodeApi {
     );
   }
 
-  /** Throws GREX_ERR_NOT_ACTIVE unless this node is the active node of the bucket's flock. */
-  #assertActive(bucketKey: string): void {
-    const route = this.cluster.route(flockOf(bucketKey, this.flocks));
-    if (route.active === this.nodeId) return;
-    const active = route.active === null ? undefined : this.cluster.member(route.active);
-    throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.nodeId} is not the active node of flock ${route.flock}`, {
-      flock: route.flock,
-      activeNodeId: route.active,
+  /**
+   * Throws GREX_ERR_NOT_ACTIVE unless this node is the active node of the
+   * bucket's flock. The node that forwarded the request may have heard of a
+   * change this node has not (it routes by its view): before refusing, this
+   * node merges that node's member table and looks again.
+   */
+  async #assertActive(bucketKey: string, from: string): Promise<void> {
+    const flock = flockOf(bucketKey, this.flocks);
+    if (this.#activeNodeOrNull(flock) === this.nodeId) return;
+    await this.cluster.catchUpWith(from);
+    const activeId = this.#activeNodeOrNull(flock);
+    if (activeId === this.nodeId) return;
+    const active = activeId === null ? undefined : this.cluster.member(activeId);
+    throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${this.nodeId} is not the active node of flock ${flock}`, {
+      flock,
+      activeNodeId: activeId,
       activeNode: active?.httpUrl ?? null,
       mapVersion: this.cluster.mapVersion,
       retryAfterSeconds: 1,
@@ -509,7 +570,7 @@ export class GrexNode implements NodeApi {
       case 'job': {
         const request = body as BleetRequest<'job'>;
         assertBucketKey(request.bucketKey);
-        this.#assertActive(request.bucketKey);
+        await this.#assertActive(request.bucketKey, from.nodeId);
         this.cluster.counters.jobsReceived++;
         const answer = await this.#runJobHere({ ...request, data: request.data ?? undefined });
         return answer as BleetResponse<M>;
@@ -558,20 +619,20 @@ export class GrexNode implements NodeApi {
       }
       case 'item.get': {
         const { bucketKey, itemKey } = body as BleetRequest<'item.get'>;
-        this.#assertActive(bucketKey);
+        await this.#assertActive(bucketKey, from.nodeId);
         await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         const record = await this.#readHere(bucketKey, itemKey);
         return { record: record === undefined ? null : encodeItemRecord(record) } as BleetResponse<M>;
       }
       case 'item.list': {
         const { bucketKey } = body as BleetRequest<'item.list'>;
-        this.#assertActive(bucketKey);
+        await this.#assertActive(bucketKey, from.nodeId);
         await this.#leadership.ensureLeading(flockOf(bucketKey, this.flocks));
         return { items: await this.#listHere(bucketKey) } as BleetResponse<M>;
       }
       case 'item.write': {
         const request = body as BleetRequest<'item.write'>;
-        this.#assertActive(request.bucketKey);
+        await this.#assertActive(request.bucketKey, from.nodeId);
         await this.#leadership.ensureLeading(flockOf(request.bucketKey, this.flocks));
         const ifMatch = request.ifMatch === null ? undefined : parseVersion(request.ifMatch) ?? undefined;
         const version = await this.#scheduler.writeItem({

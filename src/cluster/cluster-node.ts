@@ -76,6 +76,8 @@ export interface ClusterCounters {
   jobsForwarded: number;
   jobsReceived: number;
   notActiveRetries: number;
+  /** Requests run once more, on the node the view named next, after the first node refused them before storing anything. */
+  rerouted: number;
   replicationFailures: number;
   quorumFailures: number;
 }
@@ -86,13 +88,16 @@ export class ClusterNode {
   readonly replicas: number;
   readonly writeQuorum: WriteQuorum;
   readonly bleetTimeoutMs: number;
-  readonly counters: ClusterCounters = { jobsLocal: 0, jobsForwarded: 0, jobsReceived: 0, notActiveRetries: 0, replicationFailures: 0, quorumFailures: 0 };
+  readonly counters: ClusterCounters = { jobsLocal: 0, jobsForwarded: 0, jobsReceived: 0, notActiveRetries: 0, rerouted: 0, replicationFailures: 0, quorumFailures: 0 };
   readonly #options: ClusterOptions;
   readonly #table: MemberTable;
   readonly #now: () => number;
   readonly #log: Logger;
   #farm: FarmMap;
   #farmVersion = 0;
+  /** The last map computed, and the members it was computed from (see #computeFarm). */
+  #farmKey = '';
+  #farmByMembers: FarmMap | null = null;
   /** Flocks each (not removed) member announces herding. */
   #herdingBy = new Map<string, Set<number>>();
   #roles: FlockRoles[] = [];
@@ -100,7 +105,8 @@ export class ClusterNode {
   readonly #incoming = new Set<BleetLink>();
   /** Every open connection and its direction (for metrics). */
   readonly #open = new Map<BleetLink, 'in' | 'out'>();
-  readonly #pulling = new Set<string>();
+  /** Member table pulls on their way, by peer. */
+  readonly #pulling = new Map<string, Promise<void>>();
   #dialer: PeerDialer | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastTick = 0;
@@ -108,6 +114,8 @@ export class ClusterNode {
   #stopped = false;
   /** Peers this node refuses to talk to (fault injection in tests: a partition). */
   readonly #blocked = new Set<string>();
+  /** Woken at the next change of the member table (see viewChange). */
+  #viewWaiters: (() => void)[] = [];
 
   constructor(options: ClusterOptions) {
     this.#options = options;
@@ -375,22 +383,28 @@ export class ClusterNode {
 
   #computeFarm(): FarmMap {
     const live = this.#table.list().filter((m) => m.removed !== true);
-    const members = live.map((m) => {
-      let farm: number[] | undefined;
-      if (m.farm === '') {
-        farm = []; // a manual plan that gives this node nothing
-      } else if (m.farm !== undefined) {
-        try {
-          farm = parseFarm(m.farm, this.flocks);
-        } catch (err) {
-          this.#log.warn({ nodeId: m.nodeId, farm: m.farm, err: (err as Error).message }, 'member has an invalid farm; it herds nothing');
-          farm = [];
-        }
-      }
-      return { nodeId: m.nodeId, herd: m.herd, farm };
-    });
     this.#farmVersion = this.#table.version;
-    const farm = computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+    // Most changes of the table are what members herd, not who they are or declare: the map stays.
+    const key = JSON.stringify(live.map((m) => [m.nodeId, m.herd, m.farm ?? null]));
+    if (this.#farmKey !== key || this.#farmByMembers === null) {
+      const members = live.map((m) => {
+        let farm: number[] | undefined;
+        if (m.farm === '') {
+          farm = []; // a manual plan that gives this node nothing
+        } else if (m.farm !== undefined) {
+          try {
+            farm = parseFarm(m.farm, this.flocks);
+          } catch (err) {
+            this.#log.warn({ nodeId: m.nodeId, farm: m.farm, err: (err as Error).message }, 'member has an invalid farm; it herds nothing');
+            farm = [];
+          }
+        }
+        return { nodeId: m.nodeId, herd: m.herd, farm };
+      });
+      this.#farmKey = key;
+      this.#farmByMembers = computeFarmMap(members, { flocks: this.flocks, replicas: this.replicas });
+    }
+    const farm = this.#farmByMembers;
     this.#herdingBy = new Map(live.map((m) => [m.nodeId, decodeFlockSet(m.herding, this.flocks)]));
     const learningBy = new Map(live.map((m) => [m.nodeId, decodeFlockSet(m.learning, this.flocks)]));
     this.#roles = farm.herders.map((target, flock) => flockRoles(flock, target, this.#herdingBy, learningBy));
@@ -401,6 +415,27 @@ export class ClusterNode {
     this.#farm = this.#computeFarm();
     this.#wantMembers();
     this.#options.onMembersChanged?.(this.#table.list());
+    for (const wake of this.#viewWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Resolves at the next change of the member table (a member's entry: what it
+   * herds, whether it leaves...), or after `timeoutMs`, whichever comes first.
+   * Liveness changes with time, not with an event: callers look again after it.
+   * (The timer is not unref'd: a request waits here, bounded by `timeoutMs`.)
+   */
+  viewChange(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#viewWaiters = this.#viewWaiters.filter((w) => w !== wake);
+        resolve();
+      }, Math.max(0, timeoutMs));
+      this.#viewWaiters.push(wake);
+    });
   }
 
   /** Dial every member (and keep dialling seeds until joined). */
@@ -427,10 +462,18 @@ export class ClusterNode {
     }
   }
 
-  async #pullMembers(link: BleetLink): Promise<void> {
+  /** Pulls a peer's member table and merges it (one pull per peer at a time: a second caller waits for it). */
+  #pullMembers(link: BleetLink): Promise<void> {
     const peer = link.peer!.nodeId;
-    if (this.#pulling.has(peer)) return;
-    this.#pulling.add(peer);
+    let pull = this.#pulling.get(peer);
+    if (pull === undefined) {
+      pull = this.#pull(link, peer).finally(() => this.#pulling.delete(peer));
+      this.#pulling.set(peer, pull);
+    }
+    return pull;
+  }
+
+  async #pull(link: BleetLink, peer: string): Promise<void> {
     try {
       const answer = await link.request('members', {}, this.bleetTimeoutMs);
       this.#merge(answer.members, answer.version, peer);
@@ -441,9 +484,21 @@ export class ClusterNode {
       }
     } catch (err) {
       this.#log.debug({ peer, err: (err as Error).message }, 'member table pull failed');
-    } finally {
-      this.#pulling.delete(peer);
     }
+  }
+
+  /**
+   * Merges a member's table now, not at its next heartbeat: two nodes that
+   * disagree about a flock's active node (one has heard of a change the
+   * other has not) agree once one holds the other's view. Used before a
+   * request is refused or rerouted for such a disagreement. A pull already
+   * on its way may predate what the member knows now, so a fresh one follows it.
+   */
+  async catchUpWith(nodeId: string): Promise<void> {
+    const link = this.linkTo(nodeId);
+    if (link === undefined) return;
+    await this.#pulling.get(nodeId);
+    await this.#pullMembers(link);
   }
 
   // ---- connections ----

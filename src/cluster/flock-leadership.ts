@@ -30,7 +30,7 @@ import type { ItemStore } from '../store/item-store.js';
 import { compareVersions } from '../store/version.js';
 import type { WireEntry } from './bleet-messages.js';
 import { ClaimRound, claimNeeds } from './claim-round.js';
-import type { ClusterNode } from './cluster-node.js';
+import type { ClusterNode, FlockRoute } from './cluster-node.js';
 import type { FlockGates } from './flock-gate.js';
 import { listingDigest, planSync, type ListingEntry } from './flock-listing.js';
 import { quorumSize, type WriteQuorum } from './quorum.js';
@@ -80,6 +80,8 @@ interface Leading {
   waiters: (() => void)[];
   /** The learner told it herds now, until this node sees it herding (one at a time per flock). */
   promoting: string | null;
+  /** Nodes whose last sync failed: tried again at the next tick, not as soon as a slot frees. */
+  failed: Set<string>;
 }
 
 /** A flock being copied to this node (it is a learner), as GET /cluster shows it. */
@@ -99,6 +101,8 @@ const FETCH_BATCH = 128;
 const SYNC_PAGE_BUCKETS = 256;
 const SYNC_PAGE_ENTRIES = 4096;
 const MAX_SYNCS = 8;
+/** Flocks a node drops at once. */
+const MAX_DROPS = 8;
 const MAX_CLAIMS = 16;
 const CLAIM_RETRY_MS = 200;
 const CLAIM_GRACE_MS = 300;
@@ -123,8 +127,19 @@ export function fromWire([bucketKey, itemKey, term, seq, flags]: WireEntry): Lis
   return entry;
 }
 
-function staleTerm(flock: number, promised: number, what: string): GrexError {
-  return new GrexError('GREX_ERR_STALE_TERM', `${what}: flock ${flock} has a newer term (${promised})`, { flock, promised, retryAfterSeconds: 1 });
+/**
+ * A refusal for a newer term. `nothingStored`: refused before anything of the
+ * request was stored (a claim, or a commit before its first write), which the
+ * answer says (`stored: false`): the node that forwarded the request may run
+ * it once more on the flock's next active node.
+ */
+function staleTerm(flock: number, promised: number, what: string, nothingStored = false): GrexError {
+  return new GrexError('GREX_ERR_STALE_TERM', `${what}: flock ${flock} has a newer term (${promised})`, {
+    flock,
+    promised,
+    retryAfterSeconds: 1,
+    ...(nothingStored ? { stored: false } : {}),
+  });
 }
 
 export class FlockLeadership {
@@ -154,10 +169,21 @@ export class FlockLeadership {
   #transferFreeAt = 0;
   /** Flocks this node is learning, as last announced. */
   #learning: number[] = [];
-  #dropping = false;
+  /** Flocks being dropped now, and those whose drop failed since the last tick. */
+  readonly #dropping = new Set<number>();
+  readonly #dropFailed = new Set<number>();
+  #dropCursor = 0;
   #sweepCursor = 0;
   /** Flocks being copied here, by flock. */
   readonly transfers = new Map<number, Transfer>();
+  /**
+   * This learner's copies, by flock: the term and active node of the sync that
+   * is filling it, the next page it expects, and whether every page is in. Only
+   * a whole copy of the promoting term is promoted: the active node's "in sync"
+   * alone can be stale (this node dropped the flock and is learning it again,
+   * with no write in between to tell the active node).
+   */
+  readonly #copies = new Map<number, { term: number; source: string; nextPage: number; whole: boolean }>();
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
   #antiEntropy: Promise<void> | null = null;
@@ -176,6 +202,9 @@ export class FlockLeadership {
     warmedBuckets: 0,
     /** Items sent whole to a herder that lacked the base of an append. */
     wholeResends: 0,
+    /** Herders anti-entropy compared with this node, and those it found different (and synced, every item verified). */
+    antiEntropyChecks: 0,
+    antiEntropyDiffs: 0,
   };
 
   constructor(options: LeadershipOptions) {
@@ -349,7 +378,7 @@ export class FlockLeadership {
       const promised = await this.#o.clock.promised(flock);
       const term = Math.max(promised, this.#seenTerms.get(flock) ?? 0) + 1;
       const made = await this.#o.clock.promise(flock, term, { herd: true });
-      if (!made.promised) throw staleTerm(flock, made.term, 'claim');
+      if (!made.promised) throw staleTerm(flock, made.term, 'claim', true);
       this.#adopt(flock);
       return { term, own: await this.#o.store.listFlock(flock), basis: await this.#o.clock.basis(flock) };
     });
@@ -400,6 +429,7 @@ export class FlockLeadership {
       throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not claim flock ${flock}: ${round.promisers.length} of ${round.counted} herders promised, ${round.needed} needed`, {
         flock,
         retryAfterSeconds: 1,
+        stored: false,
         outbid: round.highestRefusedTerm >= term,
       });
     }
@@ -412,13 +442,13 @@ export class FlockLeadership {
         const batch = entries.slice(i, i + FETCH_BATCH);
         const records = await this.#fetch(holder, flock, batch);
         if (records.length !== batch.length) {
-          throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not fetch flock ${flock}'s items from ${holder} while claiming it`, { flock, retryAfterSeconds: 1 });
+          throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `could not fetch flock ${flock}'s items from ${holder} while claiming it`, { flock, retryAfterSeconds: 1, stored: false });
         }
         fetched.push(...records);
       }
     }
     await this.#o.gates.shared(flock, async () => {
-      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'claim');
+      if ((await this.#o.clock.promised(flock)) !== term) throw staleTerm(flock, await this.#o.clock.promised(flock), 'claim', true);
       const purges: ItemRecord[] = plan.purge.map(purgeOf);
       await this.#applyForced(flock, [...fetched, ...purges]);
       for (const entry of plan.merged) await this.#o.clock.observe(flock, { term: entry.term, seq: entry.seq });
@@ -433,6 +463,7 @@ export class FlockLeadership {
         verify: new Set(),
         waiters: [],
         promoting: null,
+        failed: new Set(),
       });
     });
     this.#o.invalidateFlock(flock);
@@ -468,16 +499,16 @@ export class FlockLeadership {
     return this.#o.gates.shared(flock, async () => {
       const leading = this.#leading.get(flock);
       const term = records[0]?.version.term ?? 0;
-      if (leading === undefined || leading.term !== term) throw staleTerm(flock, leading?.term ?? 0, 'commit');
+      if (leading === undefined || leading.term !== term) throw staleTerm(flock, leading?.term ?? 0, 'commit', true);
       const promised = await this.#o.clock.promised(flock);
       if (promised !== term) {
         this.stepDown(flock, `promised term ${promised}`);
-        throw staleTerm(flock, promised, 'commit');
+        throw staleTerm(flock, promised, 'commit', true);
       }
       const route = this.#o.cluster.route(flock);
       const recipients = [...new Set([...route.herders, ...route.learners])].filter((id) => id !== this.#o.selfId);
       const counted = this.#counted(flock, leading);
-      if (1 + leading.synced.size < quorumSize(counted.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, counted);
+      if (1 + inSync(leading, counted) < quorumSize(counted.length, this.#o.writeQuorum)) await this.#enoughInSync(flock, leading, counted);
       // Encoded once, and only if there is another herder to send them to.
       let encoded: RecordBytes[] | null = null;
       let stale: GrexError | null = null;
@@ -554,9 +585,9 @@ export class FlockLeadership {
     const needed = quorumSize(herders.length, this.#o.writeQuorum);
     if (herders.length <= 1) return;
     const deadline = Date.now() + this.#o.bleetTimeoutMs;
-    while (1 + leading.synced.size < needed && Date.now() < deadline && this.#leading.get(flock) === leading) {
+    while (1 + inSync(leading, herders) < needed && Date.now() < deadline && this.#leading.get(flock) === leading) {
       const candidates = herders.filter((id) => id !== this.#o.selfId && !leading.synced.has(id) && this.#o.cluster.isLive(id) && this.#o.cluster.linkTo(id) !== undefined);
-      if (1 + leading.synced.size + candidates.length < needed) return; // cannot get there: fail the quorum now
+      if (1 + inSync(leading, herders) + candidates.length < needed) return; // cannot get there: fail the quorum now
       for (const id of candidates) if (!leading.syncing.has(id)) void this.#sync(flock, leading, id);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
@@ -654,28 +685,50 @@ export class FlockLeadership {
         }
       }
     }
-    this.#dropNext();
+    this.#dropNext(true);
     this.#sweepOne();
     // A copy to a node that herds the flock now, or is no longer to learn it, is over (GET /cluster showed it for good).
     for (const flock of this.transfers.keys()) if (this.#herding.has(flock) || !this.mayStore(flock)) this.transfers.delete(flock);
     // What this node must copy changes with the map: announce it (routing then avoids it).
     if (!this.#announce && !sameFlocks(cluster.toLearn(this.#herding), this.#learning)) this.#announce = true;
     if (this.#announce) this.announceNow();
+    this.#keepInSync(true);
+  }
+
+  /**
+   * Starts syncs of the led flocks' herders and learners that are out of sync
+   * (at most MAX_SYNCS at once) and, on a tick, tells caught-up learners that
+   * they herd. Run every tick, and whenever a sync ends, so a freed slot is
+   * used at once rather than at the next tick (a sync promotes its own
+   * learner; a node whose last sync failed waits for the tick).
+   */
+  #keepInSync(onTick: boolean): void {
+    if (this.#stopped) return;
+    const { cluster, selfId } = this.#o;
     for (const [flock, leading] of this.#leading) {
+      if (!onTick && this.#syncs >= MAX_SYNCS) return;
       const route = cluster.route(flock);
       // A promoted learner is seen herding (or gone): the next one may be promoted.
       if (leading.promoting !== null && !route.learners.includes(leading.promoting)) leading.promoting = null;
+      // A node seen neither herding nor learning the flock dropped it: if it comes back, it is synced again.
+      if (onTick) for (const nodeId of leading.synced) if (!route.herders.includes(nodeId) && !route.learners.includes(nodeId)) leading.synced.delete(nodeId);
       for (const nodeId of [...route.herders, ...route.learners]) {
         if (nodeId === selfId || leading.syncing.has(nodeId)) continue;
         if (!cluster.isLive(nodeId) || cluster.linkTo(nodeId) === undefined) continue;
         if (leading.synced.has(nodeId)) {
-          if ((leading.outsiders.has(nodeId) || route.learners.includes(nodeId)) && route.target.includes(nodeId)) this.#promote(flock, leading, nodeId);
+          if (onTick) this.#promoteIfLearner(flock, leading, nodeId, route);
           continue;
         }
-        if (this.#syncs >= MAX_SYNCS) return;
-        void this.#sync(flock, leading, nodeId);
+        if (!onTick && leading.failed.has(nodeId)) continue;
+        // Full: keep going only to promote (a `return` here once left later flocks' learners for a later tick).
+        if (this.#syncs < MAX_SYNCS) void this.#sync(flock, leading, nodeId);
       }
     }
+  }
+
+  /** An in-sync node that is still a learner (or said it does not herd) and should herd the flock: promote it. */
+  #promoteIfLearner(flock: number, leading: Leading, nodeId: string, route: FlockRoute): void {
+    if ((leading.outsiders.has(nodeId) || route.learners.includes(nodeId)) && route.target.includes(nodeId)) this.#promote(flock, leading, nodeId);
   }
 
   /**
@@ -767,25 +820,36 @@ export class FlockLeadership {
 
   /**
    * Drops the flocks this node no longer needs to herd (every target herder
-   * herds them), one at a time and back to
-   * back (one per tick made a node leaving 768 flocks take over 3 minutes at
-   * the default 250 ms); after a failure, the next try waits for a tick.
+   * herds them), up to MAX_DROPS at once, each followed at once by the next
+   * (one per tick made a node leaving 768 flocks take over 3 minutes at the
+   * default 250 ms, and one at a time still made the drops, not the copies,
+   * what a join or a leave waited for). Flocks are independent: each is
+   * dropped under its own gate, after mayDrop is checked again there. After a
+   * failure, that flock waits for the next tick.
    */
-  #dropNext(): void {
-    if (this.#dropping || this.#stopped) return;
-    const flock = [...this.#herding].find((f) => this.#o.cluster.mayDrop(f));
-    if (flock === undefined) return;
-    this.#dropping = true;
-    this.#drop(flock).then(
-      (dropped) => {
-        this.#dropping = false;
-        if (dropped) this.#dropNext();
-      },
-      (err: Error) => {
-        this.#dropping = false;
-        this.#o.logger.warn({ flock, err: err.message }, 'dropping a flock failed; retrying');
-      },
-    );
+  #dropNext(onTick = false): void {
+    if (this.#stopped) return;
+    if (onTick) this.#dropFailed.clear();
+    const flocks = this.#o.cluster.flocks;
+    // From where the last look stopped: flocks that cannot go yet are not looked at first again and again.
+    const start = this.#dropCursor;
+    for (let i = 0; i < flocks && this.#dropping.size < MAX_DROPS; i++) {
+      const flock = (start + i) % flocks;
+      if (!this.#herding.has(flock) || this.#dropping.has(flock) || this.#dropFailed.has(flock) || !this.#o.cluster.mayDrop(flock)) continue;
+      this.#dropCursor = (flock + 1) % flocks;
+      this.#dropping.add(flock);
+      this.#drop(flock).then(
+        (dropped) => {
+          this.#dropping.delete(flock);
+          if (dropped) this.#dropNext();
+        },
+        (err: Error) => {
+          this.#dropping.delete(flock);
+          this.#dropFailed.add(flock);
+          this.#o.logger.warn({ flock, err: err.message }, 'dropping a flock failed; retrying');
+        },
+      );
+    }
   }
 
   async #drop(flock: number): Promise<boolean> {
@@ -809,6 +873,7 @@ export class FlockLeadership {
 
   /** Removes every item of a flock from this node's store. */
   async #removeCopy(flock: number): Promise<number> {
+    this.#copies.delete(flock);
     const listing = await this.#o.store.listFlock(flock);
     for (let i = 0; i < listing.length; i += FETCH_BATCH) {
       const purges: ItemRecord[] = listing.slice(i, i + FETCH_BATCH).map(purgeOf);
@@ -858,13 +923,17 @@ export class FlockLeadership {
           this.#o.bleetTimeoutMs * 3,
         );
       }
+      leading.failed.delete(nodeId);
       if (this.#leading.get(flock) === leading && (leading.misses.get(nodeId) ?? 0) === missesBefore) {
         leading.synced.add(nodeId);
         this.counters.syncs++;
         for (const wake of leading.waiters.splice(0)) wake();
         this.#confirmBasis(flock, leading, nodeId);
+        // A learner's last page is applied: it herds from now on (not at the next tick).
+        this.#promoteIfLearner(flock, leading, nodeId, this.#o.cluster.route(flock));
       }
     } catch (err) {
+      leading.failed.add(nodeId);
       if (verify) leading.verify.add(nodeId);
       if ((err as GrexError).code === 'GREX_ERR_STALE_TERM') {
         this.#outbid(flock, err as GrexError);
@@ -874,6 +943,8 @@ export class FlockLeadership {
     } finally {
       leading.syncing.delete(nodeId);
       this.#syncs--;
+      // The next sync starts now, in this slot.
+      queueMicrotask(() => this.#keepInSync(false));
     }
   }
 
@@ -936,14 +1007,14 @@ export class FlockLeadership {
         allMatch = false;
         continue;
       }
-      const answer = await this.#o.cluster.request(nodeId, 'digest', { flock, term: leading.term }).catch(() => null);
-      if (answer === null || answer.digest !== digest) {
-        allMatch = false;
-        if (answer !== null) {
-          this.#o.logger.info({ flock, nodeId }, 'anti-entropy found a herder that differs; syncing it');
-          leading.verify.add(nodeId);
-          this.#markUnsynced(leading, nodeId);
-        }
+      const verdict = await this.#compareWith(flock, leading, nodeId, digest);
+      this.counters.antiEntropyChecks++;
+      if (verdict !== 'same') allMatch = false;
+      if (verdict === 'differs') {
+        this.#o.logger.info({ flock, nodeId }, 'anti-entropy found a herder that differs; syncing it');
+        this.counters.antiEntropyDiffs++;
+        leading.verify.add(nodeId);
+        this.#markUnsynced(leading, nodeId);
       }
     }
     const tombstones = own.filter((e) => e.tombstone);
@@ -954,6 +1025,27 @@ export class FlockLeadership {
     if (results.some((r) => r.status === 'rejected')) return;
     const purged = await this.#purgeMatching(flock, leading.term, tombstones);
     this.counters.tombstonesPurged += purged;
+  }
+
+  /**
+   * Compares a herder's verified digest of a flock with this node's. Jobs
+   * write meanwhile, so a difference counts only when this node's listing
+   * did not change while the herder answered (else: 'unknown', left for the
+   * next pass), and only when the herder differs twice in a row (a write on
+   * its way to it when it listed has landed by the second answer). The
+   * herder lists once the replicated writes that reached it before the
+   * question are applied. A false "differs" costs a verified sync of the herder and,
+   * when every herder of the flock is marked, makes the next write wait for
+   * one (before, with stale in-sync entries, fail its quorum).
+   */
+  async #compareWith(flock: number, leading: Leading, nodeId: string, digest: string): Promise<'same' | 'differs' | 'unknown'> {
+    for (let ask = 1; ask <= 2; ask++) {
+      const answer = await this.#o.cluster.request(nodeId, 'digest', { flock, term: leading.term }).catch(() => null);
+      if (answer === null || this.#leading.get(flock) !== leading) return 'unknown';
+      if (listingDigest(await this.#o.store.listFlock(flock)) !== digest) return 'unknown';
+      if (answer.digest === digest) return 'same';
+    }
+    return 'differs';
   }
 
   /** Removes items whose current version still equals the listed one (under the flock's gate). */
@@ -1026,20 +1118,19 @@ export class FlockLeadership {
    * active node, so a candidate with a passing, different view of who is
    * alive cannot depose a working active node (it retries; views converge).
    */
-  onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
+  async onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
     const { cluster, selfId } = this.#o;
-    const active = cluster.route(flock).active;
+    const activeNow = () => cluster.route(flock).active;
+    // The candidate may have heard of a change (a node leaving, a learner promoted) this node has not.
+    if (activeNow() !== null && activeNow() !== candidate) await cluster.catchUpWith(candidate);
+    const active = activeNow();
     if (active !== null && active !== candidate) {
-      return Promise.reject(
-        new GrexError('GREX_ERR_NOT_ACTIVE', `node ${selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
-          flock,
-          activeNodeId: active,
-        }),
-      );
+      throw new GrexError('GREX_ERR_NOT_ACTIVE', `node ${selfId} sees ${active} as the active node of flock ${flock}, not ${candidate}`, {
+        flock,
+        activeNodeId: active,
+      });
     }
-    if (!this.mayStore(flock)) {
-      return Promise.reject(new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock }));
-    }
+    if (!this.mayStore(flock)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
     return this.#o.gates.exclusive(flock, async () => {
       // A fresh flock (claimed for the first time): its target herders start herding it with this promise.
       // Fresh here too: nobody but the candidate is seen herding it.
@@ -1112,6 +1203,7 @@ export class FlockLeadership {
     const own = await this.#o.store.listFlock(flock, verify ? { from, to, verify, pace: this.#pace } : { from, to });
     const plan = planSync(entries.map(fromWire), own, term);
     const learning = !this.#herding.has(flock);
+    const copy = learning ? this.#copyFor(flock, term, activeId, progress.page ?? 0) : undefined;
     let transfer = this.transfers.get(flock);
     if (learning && (transfer === undefined || transfer.source !== activeId || (progress.page ?? 0) === 0)) {
       transfer = { flock, source: activeId, page: 0, pages: progress.pages ?? 1, items: 0, bytes: 0, startedAt: Date.now() };
@@ -1123,7 +1215,8 @@ export class FlockLeadership {
     };
     // Replicated writes of this term may have arrived since the listing: never undo them.
     const keep = async (bucketKey: string, itemKey: string, incoming?: ItemRecord): Promise<boolean> => {
-      const current = await this.#o.store.read(flock, bucketKey, itemKey).catch(() => undefined);
+      // Its version is enough (no need to read and compose the whole item); a damaged one is replaced.
+      const current = await this.#o.store.head(flock, bucketKey, itemKey).catch(() => undefined);
       return current !== undefined && current.version.term >= term && (incoming === undefined || compareVersions(current.version, incoming.version) > 0);
     };
     let fetched = 0;
@@ -1158,7 +1251,28 @@ export class FlockLeadership {
       transfer.page = (progress.page ?? 0) + 1;
       transfer.pages = Math.max(transfer.page, progress.pages ?? transfer.page);
     }
+    if (copy !== undefined && this.#copies.get(flock) === copy) {
+      copy.nextPage = (progress.page ?? 0) + 1;
+      copy.whole = copy.nextPage >= (progress.pages ?? 1);
+    }
     return { fetched, purged };
+  }
+
+  /**
+   * The record of a learner's copy that a sync page continues: page 0 starts
+   * it afresh; a later page continues it only if it is the next page of the
+   * same term's sync from the same active node (else the copy is not whole).
+   */
+  #copyFor(flock: number, term: number, source: string, page: number): { term: number; source: string; nextPage: number; whole: boolean } | undefined {
+    let copy = this.#copies.get(flock);
+    if (page === 0) {
+      copy = { term, source, nextPage: 0, whole: false };
+      this.#copies.set(flock, copy);
+    } else if (copy !== undefined && (copy.term !== term || copy.source !== source || copy.nextPage !== page)) {
+      this.#copies.delete(flock);
+      copy = undefined;
+    }
+    return copy;
   }
 
   /** The active node says this learner caught up: it herds the flock from now on (durably). */
@@ -1169,9 +1283,13 @@ export class FlockLeadership {
     }
     return this.#serially(flock, async () => {
       if (!(await this.#o.clock.accept(flock, term))) throw staleTerm(flock, await this.#o.clock.promised(flock), 'herd refused');
-      await this.#o.clock.setHerding(flock, true);
-      // The active node of `term` made this copy identical to its own before promoting it.
-      await this.#o.clock.setBasis(flock, term);
+      const copy = this.#copies.get(flock);
+      if (!this.#herding.has(flock) && (copy?.whole !== true || copy.term !== term)) {
+        throw new GrexError('GREX_ERR_COPY_INCOMPLETE', `node ${selfId} holds no whole copy of flock ${flock} synced at term ${term}`, { flock, term });
+      }
+      this.#copies.delete(flock);
+      // The active node of `term` made this copy identical to its own before promoting it (one metadata write).
+      await this.#o.clock.setHerding(flock, true, { basis: term });
       if (!this.#herding.has(flock)) {
         this.#adopt(flock);
         const transfer = this.transfers.get(flock);
@@ -1220,6 +1338,9 @@ export class FlockLeadership {
 
   /** The verified fingerprint of this node's holdings of a flock. */
   async onDigest(flock: number): Promise<{ digest: string; items: number }> {
+    // After the replicated writes that arrived before the question, without holding up later ones
+    // while the (paced) verified listing reads every item.
+    await this.#chains.get(flock)?.catch(() => {});
     const listing = await this.#o.store.listFlock(flock, { verify: true, pace: this.#pace });
     return { digest: listingDigest(listing), items: listing.length };
   }
@@ -1228,6 +1349,15 @@ export class FlockLeadership {
   async onPurge(flock: number, term: number, entries: readonly WireEntry[]): Promise<number> {
     return this.#purgeMatching(flock, term, entries.map(fromWire));
   }
+}
+
+/**
+ * Counted herders in sync (the active node itself left out): `synced` may still
+ * name a node that dropped the flock since, which must not make a quorum look
+ * reachable without waiting for syncs.
+ */
+function inSync(leading: Leading, counted: readonly string[]): number {
+  return counted.reduce((n, id) => n + (leading.synced.has(id) ? 1 : 0), 0);
 }
 
 function sameFlocks(a: readonly number[], b: readonly number[]): boolean {

@@ -113,10 +113,18 @@ export class FlockClock {
     return (await this.#state(flock)).herding;
   }
 
-  /** Records durably that this node herds the flock, or no longer does. */
-  async setHerding(flock: number, herding: boolean): Promise<void> {
+  /**
+   * Records durably that this node herds the flock, or no longer does; with
+   * `basis` (when it starts herding), also its basis (see setBasis), in the
+   * same metadata write.
+   */
+  async setHerding(flock: number, herding: boolean, options: { basis?: number } = {}): Promise<void> {
     const state = await this.#state(flock);
-    await this.#persist(flock, state, () => (state.herding === herding ? null : { term: state.term, seqReserved: state.reserved, herding }));
+    await this.#persist(flock, state, () => {
+      const basis = herding && options.basis !== undefined && options.basis > state.basis ? { basis: options.basis } : {};
+      if (state.herding === herding && basis.basis === undefined) return null;
+      return { term: state.term, seqReserved: state.reserved, herding, ...basis };
+    });
   }
 
   /** The term whose active node's state this node's copy was made from (0: unknown). */

@@ -24,8 +24,10 @@ export async function loneLeadership(options: {
   cluster: Partial<Record<keyof ClusterNode, unknown>>;
   invalidateBucket?: (bucketKey: string) => void;
   before?: (clock: FlockClock) => Promise<void>;
+  /** The store's backend (default: a fresh MemoryBackend), say one that holds back writes. */
+  backend?: MemoryBackend;
 }): Promise<LoneLeadership> {
-  const store = new ItemStore(new MemoryBackend());
+  const store = new ItemStore(options.backend ?? new MemoryBackend());
   const clock = new FlockClock(store);
   await options.before?.(clock);
   const leadership = new FlockLeadership({

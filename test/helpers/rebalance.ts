@@ -26,7 +26,7 @@ export interface ClusterView {
   flocksHerding: number;
   flockStates: { fresh: number; settled: number; moving: number };
   members: { nodeId: string; state: string; herd: boolean; removed?: boolean; learning: number }[];
-  counters: { transferBytes: number; transfersDone: number; flocksDropped: number; flocksPromoted: number };
+  counters: { transferBytes: number; transfersDone: number; flocksDropped: number; flocksPromoted: number; rerouted: number };
   transfers: { flock: number; source: string; page: number; pages: number; items: number; bytes: number }[];
 }
 

@@ -138,4 +138,32 @@ describe('FlockClock over a filesystem store', () => {
     assert.equal(await new FlockClock(third).basis(FLOCK), 0);
     await third.close();
   });
+
+  test('a learner starts herding with its basis in one metadata write', async () => {
+    const backend = new CountingMetaBackend();
+    const clock = new FlockClock(new ItemStore(backend));
+    assert.equal(await clock.accept(FLOCK, 4), true);
+    const before = backend.metaWrites;
+    await clock.setHerding(FLOCK, true, { basis: 4 });
+    assert.equal(backend.metaWrites - before, 1, 'one write for both');
+    assert.equal(await clock.herding(FLOCK), true);
+    assert.equal(await clock.basis(FLOCK), 4);
+    // Read back as stored.
+    const again = new FlockClock(new ItemStore(backend));
+    assert.equal(await again.herding(FLOCK), true);
+    assert.equal(await again.basis(FLOCK), 4);
+    // Nothing new to record: no write; a lower basis is ignored.
+    await clock.setHerding(FLOCK, true, { basis: 3 });
+    assert.equal(backend.metaWrites - before, 1);
+    assert.equal(await clock.basis(FLOCK), 4);
+  });
 });
+
+/** A memory backend that counts metadata writes. */
+class CountingMetaBackend extends MemoryBackend {
+  metaWrites = 0;
+  override async writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void> {
+    this.metaWrites++;
+    return super.writeFlockMeta(flock, bytes);
+  }
+}

@@ -14,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { httpChart } from './chart.js';
 import { HTTP_BENCH_USAGE, parseHttpBenchOptions, type HttpBenchOptions } from './http-options.js';
-import { checkTargets, resultTables, targetsTable, type HttpRow } from './http-results.js';
+import { checkTargets, pacedTable, resultTables, targetsTable, type HttpRow } from './http-results.js';
 import { loadNote, machine, writeSection } from './report.js';
 import { errorCount, LoadGenerator, type LoadResult } from './run-load.js';
 import { Scope } from './scope.js';
@@ -45,7 +45,8 @@ async function measure(
     ...shape,
     durationSec: options.durationSec,
     warmupSec: options.warmupSec,
-    ...(overallRate === undefined ? {} : { overallRate }),
+    // A rate is kept evenly (paced-load.ts): autocannon's rate limit sends each second's budget at full speed.
+    ...(overallRate === undefined ? {} : { overallRate, paced: true }),
   });
 }
 
@@ -96,7 +97,12 @@ async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: S
         const rate = Math.max(1, Math.round(write.reqPerSec / 2));
         const result = await measure(load, options, variant, deployment.write, keys, rate);
         row.halfRate = { rate, result };
-        console.log(`${variant.label}, writes at ${rate} req/s: ${describe(result)} (autocannon's p99, corrected: ${result.autocannonP99Ms} ms)`);
+        console.log(`${variant.label}, writes paced at ${rate} req/s: ${describe(result)}`);
+      }
+      if (options.pacedRate !== null) {
+        const result = await measure(load, options, variant, deployment.write, keys, options.pacedRate);
+        row.paced = { rate: options.pacedRate, result };
+        console.log(`${variant.label}, writes paced at ${options.pacedRate} req/s: ${describe(result)}`);
       }
       row.read = await measure(load, options, variant, deployment.read, keys);
       console.log(`${variant.label}, reads: ${describe(row.read)}`);
@@ -112,6 +118,7 @@ function reportBody(options: HttpBenchOptions, rows: HttpRow[], command: string)
   const tables = resultTables(rows);
   const checks = checkTargets(rows);
   const half = rows.find((r) => r.id === 'grex-1')?.halfRate;
+  const paced = pacedTable(rows);
   return `## HTTP: Grex and the alternatives
 
 ${options.customers.toLocaleString('en')} customers, each one list of ${options.records} records
@@ -122,8 +129,9 @@ list's summary (count and total). Every system is seeded with the same lists
 its own processes; the load comes from autocannon in a separate
 process, ${options.connections} connections, ${options.warmupSec} s warm-up then
 ${options.durationSec} s measured per system and workload, customers picked at
-random. Latencies are autocannon's per-response times; errors count non-2xx
-answers and connection errors (timeouts included).
+random. Latencies are autocannon's per-response times (except the paced
+run at half rate, below); errors count non-2xx answers and connection
+errors (timeouts included).
 
 - **HTTP ceiling**: bare fastify answering a constant.
 - **Cache ceiling**: fastify keeping the decoded lists in a Map; no
@@ -152,7 +160,8 @@ ${tables.read}
 ### Targets (issue 6; ratios from this run)
 
 ${targetsTable(checks)}
-${half === undefined ? '' : `\nAt half its maximum write throughput (autocannon \`overallRate\` ${half.rate} req/s), Grex on one node answered writes with p50 ${half.result.p50Ms} ms, p99 ${half.result.p99Ms} ms (autocannon's p99 corrected for coordinated omission: ${half.result.autocannonP99Ms} ms), ${errorCount(half.result)} errors.\n`}
+${half === undefined ? '' : `\nAt half its maximum write throughput (${half.rate} req/s sent at an even pace over ${options.connections} keep-alive connections by \`bench/paced-load.ts\`, latencies counted from when each request was due), Grex on one node answered writes with p50 ${half.result.p50Ms} ms, p99 ${half.result.p99Ms} ms, max ${half.result.maxMs} ms, ${errorCount(half.result)} errors. (autocannon's own rate limit cannot pace: each connection spends its budget for the second at full speed, then waits for the next second, so its latencies at \"half the rate\" are those of full load.)\n`}
+${paced === null ? '' : `\n### Writes at one even pace, every system\n\nEach system's writes at the same rate, sent at an even pace as above (\`--paced-rate\`): latency side by side at a load all of them sustain.\n\n${paced}\n`}
 ![req/s and p99 per system](bench-http.svg)
 `;
 }

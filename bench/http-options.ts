@@ -11,6 +11,7 @@ export const HTTP_BENCH_USAGE = `npm run bench -- [options]
   --customers <n>     customers, each one list (default 1000)
   --records <n>       records per seeded list (default 200)
   --systems <ids>     only these, comma-separated: hello,cache,redis,grex-1,grex-3,grex-1-nocache
+  --paced-rate <n>    also measure every system's writes at n req/s sent at an even pace (latency side by side)
   --grex-arg <arg>    an extra argument for every grex start (repeatable), e.g. --grex-arg=--workers=1
   --profile <dir>     run the Grex processes with node --cpu-prof, profiles into <dir>/<system>
   --out <dir>         where benchmarks.md and bench-http.svg are written (default docs/)
@@ -24,6 +25,8 @@ export interface HttpBenchOptions {
   records: number;
   systems: string[] | null;
   grexArgs: string[];
+  /** Also measure writes of every system at this rate, evenly paced (bench/paced-load.ts). */
+  pacedRate: number | null;
   profileDir: string | null;
   outDir: string;
   quick: boolean;
@@ -47,6 +50,7 @@ export function parseHttpBenchOptions(argv: string[]): HttpBenchOptions | 'help'
       records: { type: 'string' },
       systems: { type: 'string' },
       'grex-arg': { type: 'string', multiple: true },
+      'paced-rate': { type: 'string' },
       profile: { type: 'string' },
       out: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -63,6 +67,7 @@ export function parseHttpBenchOptions(argv: string[]): HttpBenchOptions | 'help'
     records: Math.round(positive('records', values.records, 200)),
     systems: values.systems === undefined ? null : values.systems.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     grexArgs: values['grex-arg'] ?? [],
+    pacedRate: values['paced-rate'] === undefined ? null : Math.round(positive('paced-rate', values['paced-rate'], 1)),
     profileDir: values.profile ?? null,
     outDir: values.out ?? join(repoRoot, 'docs'),
     quick,

@@ -11,6 +11,8 @@ export interface HttpRow {
   read: LoadResult;
   /** p99 of writes at half the maximum write throughput (only rows that ask for it). */
   halfRate?: { rate: number; result: LoadResult };
+  /** Writes at one rate for every system, evenly paced (`--paced-rate`). */
+  paced?: { rate: number; result: LoadResult };
 }
 
 export interface TargetCheck {
@@ -76,4 +78,16 @@ export function targetsTable(checks: TargetCheck[]): string {
 
 export function resultTables(rows: HttpRow[]): { write: string; read: string } {
   return { write: table(rows, 'write'), read: table(rows, 'read') };
+}
+
+/** Write latencies of every system at the same paced rate (rows measured with `--paced-rate`). */
+export function pacedTable(rows: HttpRow[]): string | null {
+  const paced = rows.filter((r) => r.paced !== undefined);
+  if (paced.length === 0) return null;
+  const lines = ['| system | rate (req/s) | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors |', '|---|---:|---:|---:|---:|---:|---:|'];
+  for (const row of paced) {
+    const { rate, result } = row.paced!;
+    lines.push(`| ${row.label} | ${rate} | ${fmtRate(result.reqPerSec)} | ${fmtMs(result.p50Ms)} | ${fmtMs(result.p99Ms)} | ${fmtMs(result.maxMs)} | ${errorCount(result)} |`);
+  }
+  return lines.join('\n');
 }

@@ -35,6 +35,8 @@ export interface LoadPlan {
   warmupSec: number;
   /** Requests per second over all targets (split by their connections); unset: as fast as answered. */
   overallRate?: number;
+  /** With overallRate: send at an even pace from this process (bench/paced-load.ts), not with autocannon's per-second budget. */
+  paced?: boolean;
   timeoutSec?: number;
 }
 

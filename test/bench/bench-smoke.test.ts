@@ -57,7 +57,7 @@ test('the benchmark scripts run and report every row with a rate and no errors',
   // All at once: together they take about as long as the HTTP one alone.
   await Promise.all([
     runScript('rebalance.js', ['--quick', '--customers', '100', '--out', rebalanceOut!]),
-    runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.3', '--warmup', '0', '--connections', '8', '--out', httpOut!]),
+    runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.3', '--warmup', '0', '--connections', '8', '--paced-rate', '50', '--out', httpOut!]),
     runScript('original-workload.js', ['--quick', '--buckets', '3', '--records', '2000', '--duration', '0.3', '--out', originalOut!]),
     runScript('memory.js', ['--quick', '--buckets', '300', '--first', '100', '--connections', '8', '--settle', '0.2', '--out', memoryOut!]),
   ]);
@@ -74,6 +74,12 @@ test('the benchmark scripts run and report every row with a rate and no errors',
       assert.ok(number(row[1]!) > 0, `${heading} ${row[0]}: req/s ${row[1]}`);
       assert.equal(row[4], '0', `${heading} ${row[0]}: errors`);
     }
+  }
+  const paced = tableAfter(http, '### Writes at one even pace');
+  assert.equal(paced.length, 7);
+  for (const row of paced) {
+    assert.ok(number(row[2]!) > 0, `paced ${row[0]}: answered/s ${row[2]}`);
+    assert.equal(row[6], '0', `paced ${row[0]}: errors`);
   }
   const targets = tableAfter(http, '### Targets');
   assert.equal(targets.length, 5);

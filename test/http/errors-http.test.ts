@@ -37,7 +37,8 @@ describe('HTTP errors', () => {
 
   before(async () => {
     data = await tempDir(suite);
-    node = await startHttpNode(suite, { data, jobTimeoutMs: 1500, bodyLimitMb: 0.01, itemLimitMb: 0.005, maxQueuedPerBucket: 0 });
+    // Item files written 100 ms after a commit (not the default 30 s): a test damages one.
+    node = await startHttpNode(suite, { data, jobTimeoutMs: 1500, bodyLimitMb: 0.01, itemLimitMb: 0.005, maxQueuedPerBucket: 0, coalesceMs: 100 });
   });
 
   test('invalid keys: GREX_ERR_KEY_INVALID (400)', async () => {

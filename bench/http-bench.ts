@@ -84,7 +84,7 @@ async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: S
   const rows: HttpRow[] = [];
   try {
     const profile = options.profileDir !== null && setup.id.startsWith('grex-');
-    const grexNodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir!, setup.id)}`] : [];
+    const grexNodeArgs = [...options.grexNodeArgs, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(options.profileDir!, setup.id)}`] : [])];
     const deployment = await setup.start(scope, { grexArgs: options.grexArgs, grexNodeArgs });
     await deployment.seed(keys, options.records);
     await touchAll(deployment.variants[0]!, deployment.read, keys);
@@ -142,7 +142,7 @@ errors (timeouts included).
 - **Grex**: \`grex start\` processes with default options (filesystem store,
   fsync \`always\`: a write is answered once it is durable; job threads =
   cores less one, here 1; 256 MiB object cache), jobs \`bench/jobs/append-record.ts\` and
-  \`list-summary.ts\`${options.grexArgs.length > 0 ? ', plus \`' + options.grexArgs.join(' ') + '\`' : ''}. 3 nodes: \`--replicas 3\` (a write waits for 2 of 3);
+  \`list-summary.ts\`${options.grexArgs.length > 0 ? ', plus \`' + options.grexArgs.join(' ') + '\`' : ''}${options.grexNodeArgs.length > 0 ? ', node run with \`' + options.grexNodeArgs.join(' ') + '\`' : ''}. 3 nodes: \`--replicas 3\` (a write waits for 2 of 3);
   "direct" sends each request to its bucket's active node (asked once per
   bucket with \`GET /route/:bucketKey\`), "random node" to any node, which
   forwards it. "No cache": \`--cache-mb 0\`.

@@ -13,6 +13,7 @@ export const HTTP_BENCH_USAGE = `npm run bench -- [options]
   --systems <ids>     only these, comma-separated: hello,cache,redis,grex-1,grex-3,grex-1-nocache
   --paced-rate <n>    also measure every system's writes at n req/s sent at an even pace (latency side by side)
   --grex-arg <arg>    an extra argument for every grex start (repeatable), e.g. --grex-arg=--workers=1
+  --grex-node-arg <a> an extra flag for node itself in every Grex process (repeatable), e.g. --grex-node-arg=--initial-old-space-size=128
   --profile <dir>     run the Grex processes with node --cpu-prof, profiles into <dir>/<system>
   --out <dir>         where benchmarks.md and bench-http.svg are written (default docs/)
   --quick             a smoke run: short durations`;
@@ -25,6 +26,8 @@ export interface HttpBenchOptions {
   records: number;
   systems: string[] | null;
   grexArgs: string[];
+  /** Flags for node itself in every Grex process. */
+  grexNodeArgs: string[];
   /** Also measure writes of every system at this rate, evenly paced (bench/paced-load.ts). */
   pacedRate: number | null;
   profileDir: string | null;
@@ -50,6 +53,7 @@ export function parseHttpBenchOptions(argv: string[]): HttpBenchOptions | 'help'
       records: { type: 'string' },
       systems: { type: 'string' },
       'grex-arg': { type: 'string', multiple: true },
+      'grex-node-arg': { type: 'string', multiple: true },
       'paced-rate': { type: 'string' },
       profile: { type: 'string' },
       out: { type: 'string' },
@@ -67,6 +71,7 @@ export function parseHttpBenchOptions(argv: string[]): HttpBenchOptions | 'help'
     records: Math.round(positive('records', values.records, 200)),
     systems: values.systems === undefined ? null : values.systems.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     grexArgs: values['grex-arg'] ?? [],
+    grexNodeArgs: values['grex-node-arg'] ?? [],
     pacedRate: values['paced-rate'] === undefined ? null : Math.round(positive('paced-rate', values['paced-rate'], 1)),
     profileDir: values.profile ?? null,
     outDir: values.out ?? join(repoRoot, 'docs'),

@@ -20,7 +20,8 @@ interface Samples {
   latencies: number[];
 }
 
-function runTarget(plan: LoadPlan, target: LoadTarget, index: number, durationSec: number, rate: number | undefined, samples: Samples | null): Promise<AutocannonResult> {
+/** The requests of a target, one after the other: a customer each (at random, or in order) and, for writes, the next body. */
+function requestSource(plan: LoadPlan, target: LoadTarget, index: number): () => { path: string; body?: string } {
   const rand = seededRandom(1000 + index);
   const bodies = plan.bodies ?? BODIES;
   const range = target.keyRange;
@@ -28,6 +29,15 @@ function runTarget(plan: LoadPlan, target: LoadTarget, index: number, durationSe
   const keyAt = range === undefined ? (i: number) => target.keys[i]! : (i: number) => `${range.prefix}${range.from + i}`;
   let next = index * 997;
   let sent = 0;
+  return () => {
+    const key = keyAt(plan.sequential === true ? sent++ % keyCount : Math.floor(rand() * keyCount));
+    const path = plan.path.replace('{key}', encodeURIComponent(key));
+    return plan.recordBody ? { path, body: bodies[next++ % bodies.length]! } : { path };
+  };
+}
+
+function runTarget(plan: LoadPlan, target: LoadTarget, index: number, durationSec: number, rate: number | undefined, samples: Samples | null): Promise<AutocannonResult> {
+  const source = requestSource(plan, target, index);
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -42,9 +52,9 @@ function runTarget(plan: LoadPlan, target: LoadTarget, index: number, durationSe
             method: plan.method,
             headers: plan.recordBody ? { 'content-type': 'application/json' } : {},
             setupRequest: (request) => {
-              const key = keyAt(plan.sequential === true ? sent++ % keyCount : Math.floor(rand() * keyCount));
-              request.path = plan.path.replace('{key}', encodeURIComponent(key));
-              if (plan.recordBody) request.body = bodies[next++ % bodies.length]!;
+              const { path, body } = source();
+              request.path = path;
+              if (body !== undefined) request.body = body;
               return request;
             },
           },
@@ -73,22 +83,6 @@ async function runAll(plan: LoadPlan, durationSec: number, samples: Samples | nu
       return runTarget(plan, target, i, durationSec, rate, samples);
     }),
   );
-}
-
-/** Keys and bodies of a target, in the order autocannon's setupRequest would take them. */
-function requestSource(plan: LoadPlan, target: LoadTarget, index: number): () => { path: string; body?: string } {
-  const rand = seededRandom(1000 + index);
-  const bodies = plan.bodies ?? BODIES;
-  const range = target.keyRange;
-  const keyCount = range?.count ?? target.keys.length;
-  const keyAt = range === undefined ? (i: number) => target.keys[i]! : (i: number) => `${range.prefix}${range.from + i}`;
-  let next = index * 997;
-  let sent = 0;
-  return () => {
-    const key = keyAt(plan.sequential === true ? sent++ % keyCount : Math.floor(rand() * keyCount));
-    const path = plan.path.replace('{key}', encodeURIComponent(key));
-    return plan.recordBody ? { path, body: bodies[next++ % bodies.length]! } : { path };
-  };
 }
 
 /** An even pace instead of autocannon's per-second budget (see paced-load.ts). */

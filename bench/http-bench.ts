@@ -160,7 +160,7 @@ ${tables.read}
 ### Targets (issue 6; ratios from this run)
 
 ${targetsTable(checks)}
-${half === undefined ? '' : `\nAt half its maximum write throughput (${half.rate} req/s sent at an even pace over ${options.connections} keep-alive connections by \`bench/paced-load.ts\`, latencies counted from when each request was due), Grex on one node answered writes with p50 ${half.result.p50Ms} ms, p99 ${half.result.p99Ms} ms, max ${half.result.maxMs} ms, ${errorCount(half.result)} errors. (autocannon's own rate limit cannot pace: each connection spends its budget for the second at full speed, then waits for the next second, so its latencies at \"half the rate\" are those of full load.)\n`}
+${half === undefined ? '' : `\nAt half its maximum write throughput (${half.rate} req/s sent at an even pace over ${options.connections} keep-alive connections by \`bench/paced-load.ts\`, which releases the requests due every millisecond; latencies counted from release), Grex on one node answered writes with p50 ${half.result.p50Ms} ms, p99 ${half.result.p99Ms} ms, max ${half.result.maxMs} ms, ${errorCount(half.result)} errors. (autocannon's own rate limit cannot pace: each connection spends its budget for the second at full speed, then waits for the next second, so its latencies at \"half the rate\" are those of full load.)\n`}
 ${paced === null ? '' : `\n### Writes at one even pace, every system\n\nEach system's writes at the same rate, sent at an even pace as above (\`--paced-rate\`): latency side by side at a load all of them sustain.\n\n${paced}\n`}
 ![req/s and p99 per system](bench-http.svg)
 `;

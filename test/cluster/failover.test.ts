@@ -144,7 +144,7 @@ describe('fencing and failover', () => {
 describe('repair', () => {
   async function fsCluster(t: Parameters<typeof startMemoryCluster>[0]): Promise<{ cluster: MemoryCluster; dirs: string[] }> {
     const dirs: string[] = [];
-    // Item files written 100 ms after a commit (not the default 30 s): these tests damage them.
+    // Item files written 100 ms after a commit, not after the default interval: these tests damage them.
     const cluster = await startMemoryCluster(t, 3, { antiEntropyMs: 100, antiEntropyMbps: 1000, coalesceMs: 100 }, async () => {
       const data = await tempDir(t);
       dirs.push(data);

@@ -37,7 +37,7 @@ describe('HTTP errors', () => {
 
   before(async () => {
     data = await tempDir(suite);
-    // Item files written 100 ms after a commit (not the default 30 s): a test damages one.
+    // Item files written 100 ms after a commit, not after the default interval: a test damages one.
     node = await startHttpNode(suite, { data, jobTimeoutMs: 1500, bodyLimitMb: 0.01, itemLimitMb: 0.005, maxQueuedPerBucket: 0, coalesceMs: 100 });
   });
 

@@ -85,6 +85,19 @@ async function runAll(plan: LoadPlan, durationSec: number, samples: Samples | nu
   );
 }
 
+/** The latency part of a LoadResult, from the 2xx latencies of a run (ms) and its length. */
+function latencyStats(latencies: readonly number[], elapsedSec: number): Pick<LoadResult, 'requests' | 'reqPerSec' | 'p50Ms' | 'p99Ms' | 'maxMs'> {
+  const sorted = Float64Array.from(latencies).sort();
+  const round = (ms: number) => Math.round(ms * 100) / 100;
+  return {
+    requests: sorted.length,
+    reqPerSec: Math.round(sorted.length / elapsedSec),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    maxMs: round(sorted.length === 0 ? NaN : sorted[sorted.length - 1]!),
+  };
+}
+
 /** An even pace instead of autocannon's per-second budget (see paced-load.ts). */
 async function measurePaced(plan: LoadPlan, rate: number): Promise<LoadResult> {
   const connections = plan.targets.reduce((n, t) => n + t.connections, 0);
@@ -104,21 +117,17 @@ async function measurePaced(plan: LoadPlan, rate: number): Promise<LoadResult> {
     );
   if (plan.warmupSec > 0) await run(plan.warmupSec);
   const results = await run(plan.durationSec);
-  const sorted = Float64Array.from(results.flatMap((r) => r.latencies)).sort();
-  const elapsedSec = Math.max(...results.map((r) => r.elapsedSec));
-  const round = (ms: number) => Math.round(ms * 100) / 100;
-  const p99 = round(percentile(sorted, 99));
+  const stats = latencyStats(
+    results.flatMap((r) => r.latencies),
+    Math.max(...results.map((r) => r.elapsedSec)),
+  );
   return {
-    requests: sorted.length,
-    reqPerSec: Math.round(sorted.length / elapsedSec),
-    p50Ms: round(percentile(sorted, 50)),
-    p99Ms: p99,
-    maxMs: round(sorted.length === 0 ? NaN : sorted[sorted.length - 1]!),
+    ...stats,
     non2xx: results.reduce((n, r) => n + r.non2xx, 0),
     errors: results.reduce((n, r) => n + r.errors, 0),
     timeouts: 0,
-    // Latencies here are from when each request was due: corrected already.
-    autocannonP99Ms: Math.ceil(p99),
+    // Latencies here count from each request's release: nothing to correct.
+    autocannonP99Ms: Math.ceil(stats.p99Ms),
   };
 }
 
@@ -128,15 +137,8 @@ async function measure(plan: LoadPlan): Promise<LoadResult> {
   const samples: Samples = { latencies: [] };
   const startedAt = performance.now();
   const results = await runAll(plan, plan.durationSec, samples);
-  const elapsedSec = (performance.now() - startedAt) / 1000;
-  const sorted = Float64Array.from(samples.latencies).sort();
-  const round = (ms: number) => Math.round(ms * 100) / 100;
   return {
-    requests: sorted.length,
-    reqPerSec: Math.round(sorted.length / elapsedSec),
-    p50Ms: round(percentile(sorted, 50)),
-    p99Ms: round(percentile(sorted, 99)),
-    maxMs: round(sorted.length === 0 ? NaN : sorted[sorted.length - 1]!),
+    ...latencyStats(samples.latencies, (performance.now() - startedAt) / 1000),
     non2xx: results.reduce((n, r) => n + r.non2xx, 0),
     errors: results.reduce((n, r) => n + r.errors, 0),
     timeouts: results.reduce((n, r) => n + r.timeouts, 0),

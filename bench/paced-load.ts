@@ -59,10 +59,6 @@ class PacedConnection {
     this.#socket.on('close', () => this.#fail(new Error('connection closed')));
   }
 
-  get busy(): boolean {
-    return this.#onAnswer !== null;
-  }
-
   send(bytes: Buffer, onAnswer: (status: number) => void, onError: (err: Error) => void): void {
     this.#onAnswer = onAnswer;
     this.#failed = onError;

@@ -94,16 +94,26 @@ export function planMerge(
   const own = new Map((all.get(selfId) ?? []).map((e) => [entryId(e), e]));
   const purge: ListingEntry[] = [];
   if (dropSelfOnly) {
+    // Items other promisers hold in any version, leftovers of a lower basis included.
+    const heldElsewhere = new Set<string>();
+    for (const [nodeId, listing] of all) if (nodeId !== selfId) for (const entry of listing) if (entry.corrupt !== true) heldElsewhere.add(entryId(entry));
+    const selfHasHighestBasis = (bases.get(selfId) ?? 0) === highestBasis(all, bases);
     for (const [id, chosen] of [...best]) {
       if (chosen.holder !== selfId || damagedElsewhere.has(id)) continue;
       const other = bestOthers.get(id);
       if (other !== undefined && compareEntryVersions(other.entry, chosen.entry) >= 0) continue;
-      if (other === undefined) {
+      if (other !== undefined) {
+        best.set(id, other);
+      } else if (!heldElsewhere.has(id) || !selfHasHighestBasis) {
+        // No other copy has the item, or only copies of a lower basis than the highest (which
+        // lacks it) do: their versions are leftovers, and before the lonely version it did not exist.
         best.delete(id);
         purge.push(chosen.entry);
-      } else {
-        best.set(id, other);
       }
+      // Else the others hold it only in versions older than the highest basis, which is the
+      // candidate's: its copy is that basis's state, so its version is either that state's
+      // (the others were never synced to it) or a later lonely write over it, and then which
+      // older version was acknowledged it no longer tells. Kept: that loses nothing acknowledged.
     }
   }
   // The candidate's leftovers of older terms that no promiser's basis holds: never acknowledged.
@@ -140,14 +150,19 @@ function withoutLeftovers(
   listings: ReadonlyMap<string, readonly ListingEntry[]>,
   bases: ReadonlyMap<string, number>,
 ): ReadonlyMap<string, readonly ListingEntry[]> {
-  let basis = 0;
-  for (const nodeId of listings.keys()) basis = Math.max(basis, bases.get(nodeId) ?? 0);
+  const basis = highestBasis(listings, bases);
   if (basis === 0) return listings;
   const kept = new Map<string, readonly ListingEntry[]>();
   for (const [nodeId, listing] of listings) {
     kept.set(nodeId, (bases.get(nodeId) ?? 0) === basis ? listing : listing.filter((e) => e.corrupt === true || e.term >= basis));
   }
   return kept;
+}
+
+function highestBasis(listings: ReadonlyMap<string, unknown>, bases: ReadonlyMap<string, number>): number {
+  let basis = 0;
+  for (const nodeId of listings.keys()) basis = Math.max(basis, bases.get(nodeId) ?? 0);
+  return basis;
 }
 
 export interface SyncPlan {

@@ -5,7 +5,8 @@
 //   majority holds every acknowledged write, that fetches name a holder that
 //   has the version, and that `identical` is exactly the promisers equal to
 //   the merge; corrupt copies never win; dropSelfOnly drops (or reverts) a
-//   version only the candidate holds.
+//   version only the candidate holds; with bases (and dropSelfOnly when every
+//   herder promised, as in a claim) the simulation checks the same.
 // - planSync: a herder is made identical to the active node, keeping only
 //   writes of the current term that are newer than the listing; a write that
 //   reached only a crashed former active node is gone after it rejoins.
@@ -273,6 +274,37 @@ describe('planMerge with bases', () => {
     assert.deepEqual(plan.purge, []);
   });
 
+  test('dropSelfOnly: a version the candidate of the highest basis shares with copies of a lower basis is not lonely: kept', () => {
+    // The fault harness's loss: a claimed term 5 and wrote nothing to x since; b and c promised
+    // that claim but never got their basis (a partition cut the `herd` bleet). When a claims
+    // again and everyone promises, b's and c's x@3.10 are left out of the choice (their basis
+    // is lower), but they still hold it: x was not only a's, and must not be purged.
+    const byNode = listings({ a: [e('b', 'x', 3, 10)], b: [e('b', 'x', 3, 10)], c: [e('b', 'x', 3, 10)] });
+    const plan = planMerge('a', byNode, true, new Map([['a', 5], ['b', 3], ['c', 0]]));
+    assert.deepEqual(show(plan.merged), ['b/x@3.10']);
+    assert.deepEqual(plan.purge, []);
+    assert.equal(plan.fetch.size, 0);
+  });
+
+  test("dropSelfOnly: a lonely version of the highest basis's copy over one the others hold from before that basis is kept", () => {
+    // Seen in the fault harness (an append list): a claimed term 4 (basis 4) with c, whose sync
+    // to x@3.9 was cut by a partition; a's next write x@4.10 reached no one. With everyone
+    // promising term 11, b's x@2.5 and c's x@3.8 are below the highest basis and were left out,
+    // so x@4.10 looked like the only copy of x and was purged: the list was lost (x@3.8 held
+    // acknowledged appends). Which older version was acknowledged a's copy no longer tells:
+    // keeping x@4.10 (never acknowledged, but built on them) loses nothing.
+    const plan = planMerge('a', listings({ a: [e('b', 'x', 4, 10)], b: [e('b', 'x', 2, 5)], c: [e('b', 'x', 3, 8)] }), true, new Map([['a', 4], ['b', 2], ['c', 3]]));
+    assert.deepEqual(show(plan.merged), ['b/x@4.10']);
+    assert.deepEqual(plan.purge, []);
+  });
+
+  test('dropSelfOnly: a lonely version of a candidate below the highest basis, whose copy lacks the item, is purged', () => {
+    // b's copy is term 5's state and has no x; c's x@3.10 is a leftover; a's x@6.1 reached no one.
+    const plan = planMerge('a', listings({ a: [e('b', 'x', 6, 1)], b: [], c: [e('b', 'x', 3, 10)] }), true, new Map([['a', 3], ['b', 5], ['c', 3]]));
+    assert.deepEqual(plan.merged, []);
+    assert.deepEqual(show(plan.purge), ['b/x@6.1']);
+  });
+
   for (const n of [3, 5]) {
     test(`seeded, ${n} herders: terms claimed by random majorities with bases, writes acknowledged or not: every merge holds every acknowledged write`, () => {
       const majority = Math.floor(n / 2) + 1;
@@ -290,12 +322,14 @@ describe('planMerge with bases', () => {
           // A leader claims from a random majority (itself included) and merges.
           const promisers = shuffled(herders, rand).slice(0, majority + Math.floor(rand() * (n - majority + 1)));
           const leader = promisers[0]!;
-          const plan = planMerge(leader, new Map(promisers.map((h) => [h, held.get(h)!])), false, bases);
+          // As ClaimRound.plan: when every herder promised, versions only the leader holds are dropped.
+          const everyone = promisers.length === n;
+          const plan = planMerge(leader, new Map(promisers.map((h) => [h, held.get(h)!])), everyone, bases);
           for (const w of acked.values()) {
             const m = plan.merged.find((x) => id(x) === id(w));
             assert.ok(m !== undefined && compareEntryVersions(m, w) >= 0, `seed ${seed} term ${term}: ${id(w)}@${v(w)} lost by the claim`);
           }
-          if (plan.purge.length > 0 || show(planMerge(leader, new Map(promisers.map((h) => [h, held.get(h)!]))).merged).join() !== show(plan.merged).join()) leftoversDropped++;
+          if (plan.purge.length > 0 || show(planMerge(leader, new Map(promisers.map((h) => [h, held.get(h)!])), everyone).merged).join() !== show(plan.merged).join()) leftoversDropped++;
           held.set(leader, applyMerge(held.get(leader)!, plan.fetch, plan.purge));
           bases.set(leader, term);
           // Identical promisers are told their basis, best effort.

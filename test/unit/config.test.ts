@@ -51,7 +51,7 @@ const DEFAULTS = {
   data: './grex-data',
   store: 'fs',
   fsync: 'always',
-  coalesceMs: 5000,
+  coalesceMs: 30_000,
   jobs: './jobs',
   workers: Math.max(1, availableParallelism() - 1),
   cacheMb: 256,

@@ -59,22 +59,32 @@ export function encodeListAppend(delta: ListAppend): Uint8Array {
   return out;
 }
 
-/** Reads a delta's payload; throws GREX_ERR_STORE_CORRUPT if it is not one this version knows. */
-export function decodeListAppend(payload: Uint8Array, where = 'delta'): ListAppend {
-  const view = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  if (view.length < DELTA_HEADER_BYTES || view.readUInt8(0) !== KIND_LIST_APPEND) {
+/** A little-endian uint32 of the payload (no Buffer made: deltas are read per record, replay reads 100,000s). */
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
+}
+
+function assertDelta(payload: Uint8Array, where: string): void {
+  if (payload.byteLength < DELTA_HEADER_BYTES || payload[0] !== KIND_LIST_APPEND) {
     throw new GrexError('GREX_ERR_STORE_CORRUPT', `${where} is not a list-append delta`);
   }
+}
+
+/** Reads a delta's payload; throws GREX_ERR_STORE_CORRUPT if it is not one this version knows. */
+export function decodeListAppend(payload: Uint8Array, where = 'delta'): ListAppend {
+  assertDelta(payload, where);
   return {
-    base: { term: view.readUInt32LE(4), seq: view.readUInt32LE(8) * SEQ_SPLIT + view.readUInt32LE(12) },
-    keep: view.readUInt32LE(16),
+    base: { term: u32(payload, 4), seq: u32(payload, 8) * SEQ_SPLIT + u32(payload, 12) },
+    keep: u32(payload, 16),
     values: payload.subarray(DELTA_HEADER_BYTES),
   };
 }
 
 /** The version a delta record applies to. */
 export function deltaBase(record: ItemRecord): Version {
-  return decodeListAppend(record.payload).base;
+  const payload = record.payload;
+  assertDelta(payload, 'delta');
+  return { term: u32(payload, 4), seq: u32(payload, 8) * SEQ_SPLIT + u32(payload, 12) };
 }
 
 /** How a delta relates to an item at version `current`. */

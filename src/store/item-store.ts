@@ -186,6 +186,9 @@ function itemChanged(record: ItemRecord, fit: DeltaFit, current: Version): GrexE
   );
 }
 
+/** Items a replay reads, composes and writes at once. */
+const REPLAY_ITEMS_AT_ONCE = 8;
+
 export class ItemStore {
   readonly backend: Backend;
   readonly #wal: WriteAheadLog | null;
@@ -278,7 +281,7 @@ export class ItemStore {
         }
       }
       const written: ItemRef[] = [];
-      for (const { flock, base, deltas } of items.values()) {
+      const replayItem = async ({ flock, base, deltas }: { flock: number; base: ItemRecord | null; deltas: ItemRecord[] }): Promise<void> => {
         const { bucketKey, itemKey } = base ?? deltas[0]!;
         let state: ItemRecord | null | 'purge' = base?.purge === true ? 'purge' : base;
         if (deltas.length > 0) {
@@ -289,16 +292,28 @@ export class ItemStore {
             // A damaged file cannot take its deltas: it stays as it is, reads report it and repair replaces it.
             if ((err as GrexError).code !== 'GREX_ERR_STORE_CORRUPT') throw err;
             this.#onError(err as Error);
-            continue;
+            return;
           }
           const composed = composeItem(start, deltas);
           if (composed.applied > 0) state = composed.record!;
         }
-        if (state === null) continue; // only deltas the file already holds
+        if (state === null) return; // only deltas the file already holds
         if (state === 'purge') await this.backend.remove(flock, bucketKey, itemKey);
         else await this.backend.write(flock, [state], { durable: false });
         written.push({ flock, bucketKey, itemKey });
-      }
+      };
+      // Items are independent: several at once, so reading one file overlaps composing another.
+      const queue = items.values();
+      let failure: { err: unknown } | null = null;
+      const worker = async () => {
+        for (let next = queue.next(); failure === null && next.done !== true; next = queue.next()) {
+          await replayItem(next.value).catch((err: unknown) => {
+            failure ??= { err };
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: REPLAY_ITEMS_AT_ONCE }, worker));
+      if (failure !== null) throw (failure as { err: unknown }).err;
       await this.backend.sync(written);
       await this.#wal.start();
       await this.#wal.removeThrough(lastSegment);

@@ -1,4 +1,5 @@
-// Smoke runs of the benchmark scripts (npm run bench, bench:original, bench:memory, bench:rebalance): each
+// Smoke runs of the benchmark scripts (npm run bench, bench:original, bench:memory, bench:rebalance,
+// bench:replay): each
 // runs for a few seconds on tiny sizes, writing to a copy of docs/benchmarks.md in a temp folder, and must
 // produce every row with a nonzero rate and no errors (rebalance: a new node that herds flocks and no lost
 // acknowledged write). The numbers themselves are not checked (benchmarks, not tests).
@@ -60,6 +61,12 @@ test('the benchmark scripts run and report every row with a rate and no errors',
     runScript('http-bench.js', ['--quick', '--customers', '20', '--duration', '0.3', '--warmup', '0', '--connections', '8', '--paced-rate', '50', '--out', httpOut!]),
     runScript('original-workload.js', ['--quick', '--buckets', '3', '--records', '2000', '--duration', '0.3', '--out', originalOut!]),
     runScript('memory.js', ['--quick', '--buckets', '300', '--first', '100', '--connections', '8', '--settle', '0.2', '--out', memoryOut!]),
+    runScript('replay.js', ['--seconds', '1', '--rate', '100', '--customers', '10', '--rounds', '1']).then((output) => {
+      // Every acknowledged append was still in the log, and the restart replayed it (seeding adds 10 commits).
+      const m = /: (\d+) appends acknowledged; log [\d.]+ MB, (\d+) commits replayed; restart to ready \d+ ms/.exec(output);
+      assert.ok(m !== null, `replay.js printed no result:\n${output}`);
+      assert.ok(Number(m[1]) > 0 && Number(m[2]) >= Number(m[1]), `replayed ${m[2]} commits for ${m[1]} acknowledged appends`);
+    }),
   ]);
 
   const httpDocs = await readFile(join(httpOut!, 'benchmarks.md'), 'utf8');

@@ -3,7 +3,8 @@
 // newer version (pending or already in its file) with an older one, at once
 // and after reopening; purge records remove an item (reads, listings, the
 // file) and survive a reopen and a crash; replay after a crash follows log
-// order; listFlock lists tombstones, merges pending records with files,
+// order, and an I/O error while replaying many items fails the open and
+// keeps the log for the next; listFlock lists tombstones, merges pending records with files,
 // honours bucket ranges, and marks damaged files corrupt (payload with
 // verify, header always, by name).
 import assert from 'node:assert/strict';
@@ -235,6 +236,38 @@ describe('ItemStore replay after a crash', () => {
     const again = await openStore(image);
     assert.equal(await versionOf(again.store, 'b', 'x'), '1.3');
     await again.store.close();
+  });
+});
+
+describe('ItemStore replay of many items', () => {
+  test('an I/O error on one item fails the open and keeps the log; the next open replays every item', async (t) => {
+    const dir = await tempDir(t);
+    const { store, backend } = await openStore(dir);
+    const held = gate();
+    backend.hold = held.promise; // every commit stays in the log only
+    const keys = Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    for (const [i, key] of keys.entries()) await store.commit(F, [rec('b', key, 1, i + 1)]);
+    const image = await crashImage(t, dir);
+    backend.hold = null;
+    held.open();
+    await store.close();
+
+    // Replay writes several items at once: one failing write stops it, and the open fails.
+    class FailingFsBackend extends FsBackend {
+      writes = 0;
+      override async write(flock: number, records: readonly ItemRecord[], options?: WriteOptions): Promise<void> {
+        this.writes++;
+        if (records.some((r) => r.itemKey === 'k17')) throw new GrexError('GREX_ERR_STORE_IO', 'disk says no');
+        return super.write(flock, records, options);
+      }
+    }
+    const failing = new FailingFsBackend({ dir: image, fsync: 'never' });
+    await assert.rejects(new ItemStore(failing, { wal: { dir: join(image, 'wal'), fsync: 'never' } }).open(), (err: GrexError) => err.code === 'GREX_ERR_STORE_IO');
+    assert.ok(failing.writes < keys.length, `replay went on after the failure (${failing.writes} writes)`);
+
+    const recovered = await openStore(image);
+    for (const [i, key] of keys.entries()) assert.equal(await versionOf(recovered.store, 'b', key), `1.${i + 1}`);
+    await recovered.store.close();
   });
 });
 

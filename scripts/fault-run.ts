@@ -9,7 +9,7 @@ const seed = Number(process.argv[3] ?? Math.floor(Math.random() * 2 ** 31));
 const cleanups: (() => unknown)[] = [];
 console.log(`fault run: ${seconds} s, seed ${seed}`);
 try {
-  const result = await runFaults({ after: (fn: () => unknown) => void cleanups.push(fn) }, { seed, seconds, ...(process.env.GREX_FAULT_LOG_DIR === undefined ? {} : { logDir: process.env.GREX_FAULT_LOG_DIR }), log: (line) => console.log(`  ${new Date().toISOString()} ${line}`) });
+  const result = await runFaults({ after: (fn: () => unknown) => void cleanups.push(fn) }, { seed, seconds, ...(process.env.FAULT_LOG_DIR === undefined ? {} : { logDir: process.env.FAULT_LOG_DIR }), log: (line) => console.log(`  ${new Date().toISOString()} ${line}`) });
   console.log(result.summary);
   if (result.problems.length > 0) {
     console.error(`PROBLEMS (seed ${seed}):\n${result.problems.join('\n')}`);

@@ -114,9 +114,14 @@ describe('grex cluster', () => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-    const line = await waitFor(() => /Grex cluster of 3 nodes: (.*)/.exec(out)?.[1], { what: 'the cluster to start', timeoutMs: 60_000 }).catch((err: Error) => {
+    // Its output, should it stop (a node that cannot start) or never print the line.
+    const stoppedEarly = once(child, 'close').then(([code]) => {
+      throw new Error(`grex cluster exited with ${String(code)} before its nodes started; its output:\n${out}`);
+    });
+    const started = waitFor(() => /Grex cluster of 3 nodes: (.*)/.exec(out)?.[1], { what: 'the cluster to start', timeoutMs: 60_000 }).catch((err: Error) => {
       throw new Error(`${err.message}; its output:\n${out}`);
     });
+    const line = await Promise.race([started, stoppedEarly]);
     const urls = line.trim().split(' ');
     assert.equal(urls.length, 3);
     // Settled: no node still copying a flock (a learner promoted later may become a flock's active node).

@@ -112,6 +112,11 @@ export class ClaimRound {
     return [...this.#promises.keys()];
   }
 
+  /** Each promiser's basis (for the claim's debug log). */
+  get bases(): Record<string, number> {
+    return Object.fromEntries(this.#bases);
+  }
+
   /** Asked nodes that said they do not herd the flock. */
   get outsiders(): string[] {
     return [...this.#outsiders];

@@ -469,7 +469,7 @@ export class FlockLeadership {
     this.#o.invalidateFlock(flock);
     const leading = this.#leading.get(flock);
     if (leading !== undefined) for (const nodeId of plan.identical) if (nodeId !== selfId) this.#confirmBasis(flock, leading, nodeId);
-    this.#o.logger.debug({ flock, term, promisers: round.promisers, merged: fetched.length, dropped: plan.purge.length }, 'claimed a flock');
+    this.#o.logger.debug({ flock, term, promisers: round.promisers, bases: round.bases, merged: fetched.length, dropped: plan.purge.length }, 'claimed a flock');
     return term;
   }
 

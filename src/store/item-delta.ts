@@ -64,27 +64,22 @@ function u32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
 }
 
-function assertDelta(payload: Uint8Array, where: string): void {
+/** The base version of a delta's payload; throws GREX_ERR_STORE_CORRUPT if it is not one this version knows. */
+function baseOf(payload: Uint8Array, where: string): Version {
   if (payload.byteLength < DELTA_HEADER_BYTES || payload[0] !== KIND_LIST_APPEND) {
     throw new GrexError('GREX_ERR_STORE_CORRUPT', `${where} is not a list-append delta`);
   }
+  return { term: u32(payload, 4), seq: u32(payload, 8) * SEQ_SPLIT + u32(payload, 12) };
 }
 
 /** Reads a delta's payload; throws GREX_ERR_STORE_CORRUPT if it is not one this version knows. */
 export function decodeListAppend(payload: Uint8Array, where = 'delta'): ListAppend {
-  assertDelta(payload, where);
-  return {
-    base: { term: u32(payload, 4), seq: u32(payload, 8) * SEQ_SPLIT + u32(payload, 12) },
-    keep: u32(payload, 16),
-    values: payload.subarray(DELTA_HEADER_BYTES),
-  };
+  return { base: baseOf(payload, where), keep: u32(payload, 16), values: payload.subarray(DELTA_HEADER_BYTES) };
 }
 
 /** The version a delta record applies to. */
 export function deltaBase(record: ItemRecord): Version {
-  const payload = record.payload;
-  assertDelta(payload, 'delta');
-  return { term: u32(payload, 4), seq: u32(payload, 8) * SEQ_SPLIT + u32(payload, 12) };
+  return baseOf(record.payload, 'delta');
 }
 
 /** How a delta relates to an item at version `current`. */

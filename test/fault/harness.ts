@@ -29,7 +29,7 @@ export interface FaultRunOptions {
   buckets?: number;
   /** Printed as the run goes (default: nothing). */
   log?: (line: string) => void;
-  /** Where each node process's log (debug level) and the clients' outcomes are written, to debug a failure. */
+  /** Where each node process's log (debug level) and every client outcome are written, to debug a failure. */
   logDir?: string;
 }
 
@@ -89,169 +89,183 @@ export async function runJob(url: string, bucket: string, workload: Workload): P
   }
 }
 
+/** What a run with `logDir` keeps: every node process started, and each client outcome and fault with its time. */
+class FaultTrace {
+  readonly #procs: { name: string; proc: NodeProcess }[] = [];
+  readonly #lines: string[] = [];
+
+  started(name: string, proc: NodeProcess): void {
+    this.#procs.push({ name, proc });
+  }
+
+  line(text: string): void {
+    this.#lines.push(`${new Date().toISOString()} ${text}`);
+  }
+
+  async write(dir: string): Promise<void> {
+    await Promise.all(this.#procs.map(({ name, proc }, i) => writeFile(join(dir, `${String(i).padStart(2, '0')}-${name}.log`), proc.output())));
+    await writeFile(join(dir, 'clients.log'), `${this.#lines.join('\n')}\n`);
+  }
+}
+
 export async function runFaults(t: Pick<TestContext, 'after'>, options: FaultRunOptions): Promise<FaultRunResult> {
+  const trace = options.logDir === undefined ? undefined : new FaultTrace();
+  try {
+    return await faultRun(t, options, trace);
+  } finally {
+    if (trace !== undefined) await trace.write(options.logDir!);
+  }
+}
+
+async function faultRun(t: Pick<TestContext, 'after'>, options: FaultRunOptions, trace: FaultTrace | undefined): Promise<FaultRunResult> {
   const random = prng(options.seed);
   const log = options.log ?? (() => {});
   const events: string[] = [];
   const note = (event: string) => {
-    events.push(options.logDir === undefined ? event : `${new Date().toISOString()} ${event}`);
+    events.push(event);
+    trace?.line(event);
     log(event);
   };
   const members: Member[] = [];
   const count = options.nodes ?? 3;
   const live = () => members.filter((m) => m.proc !== null);
 
-  const started: { name: string; proc: NodeProcess }[] = [];
-  const clientLog: string[] = [];
   const start = async (member: Member, seeds: readonly Member[]) => {
     const args = ['--http', '127.0.0.1:0', '--bleet', '127.0.0.1:0', '--data', member.data, '--jobs', exampleJobs, '--node-id', member.name, ...NODE_ARGS];
-    if (options.logDir !== undefined) args.push('--log-level', 'debug');
+    if (trace !== undefined) args.push('--log-level', 'debug');
     const peers = seeds.filter((s) => s.proc !== null && s !== member).map((s) => s.proc!.bleetAddress);
     if (peers.length > 0) args.push('--peers', peers.join(','));
     member.proc = await startNodeProcess(t, args);
-    started.push({ name: member.name, proc: member.proc });
+    trace?.started(member.name, member.proc);
   };
-  const writeLogs = async () => {
-    if (options.logDir === undefined) return;
-    await Promise.all(started.map(({ name, proc }, i) => writeFile(join(options.logDir!, `${String(i).padStart(2, '0')}-${name}.log`), proc.output())));
-    await writeFile(join(options.logDir, 'clients.log'), `${events.join('\n')}\n\n${clientLog.join('\n')}\n`);
+
+  for (let i = 0; i < count; i++) {
+    const member: Member = { name: `node-${i + 1}`, data: await tempDir(t, `grex-fault-${i + 1}-`), proc: null };
+    members.push(member);
+    await start(member, members.slice(0, 1));
+  }
+  const settled = async () =>
+    waitFor(
+      async () => {
+        const views = await Promise.all(live().map(async (m) => (await requestJson(`${m.proc!.url}/cluster`)).body));
+        return views.every((v) =>
+          live().every((m) => v.members.some((x: { nodeId: string; state: string; connected: boolean }) => x.nodeId === m.name && x.state === 'alive' && (x.connected || x.nodeId === v.nodeId))),
+        );
+      },
+      { what: 'the live nodes to see each other', timeoutMs: 60_000, intervalMs: 100 },
+    );
+  await settled();
+
+  const partitioned = new Set<string>();
+  const block = async (member: Member, blocked: string[]) => {
+    if (member.proc === null) return;
+    await requestJson(`${member.proc.url}/debug/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ blocked }) }).catch(() => {});
   };
-  try {
-    return await run();
-  } finally {
-    await writeLogs();
+  const heal = async () => {
+    partitioned.clear();
+    await Promise.all(members.map((m) => block(m, [])));
+  };
+
+  // The clients: one sequential loop per bucket, to a random live node each time.
+  const checker = new Checker();
+  const buckets = Array.from({ length: options.buckets ?? 6 }, (_, i) => `customer-${i}`);
+  const workloadOf = (bucket: string) => (Number(bucket.split('-')[1]) % 2 === 0 ? COUNTER : APPENDS);
+  let running = true;
+  const clients = buckets.map(async (bucket) => {
+    const pick = prng(options.seed + bucket.length * 7919 + Number(bucket.split('-')[1]));
+    while (running) {
+      const candidates = live();
+      const target = candidates[Math.floor(pick() * candidates.length)];
+      if (target?.proc == null) {
+        await sleep(20);
+        continue;
+      }
+      const outcome = await runJob(target.proc.url, bucket, workloadOf(bucket));
+      if ('count' in outcome) checker.acknowledged(bucket, outcome.count);
+      else checker.failed(bucket, outcome.code);
+      trace?.line(`${bucket} via ${target.name}: ${JSON.stringify(outcome)}`);
+      if (!('count' in outcome)) await sleep(20);
+    }
+  });
+
+  // The schedule: one fault every 1-2.5 s; at most one node down and one cut off at a time.
+  const until = Date.now() + options.seconds * 1000;
+  while (Date.now() < until) {
+    await sleep(1000 + Math.floor(random() * 1500));
+    const down = members.find((m) => m.proc === null);
+    const choice = random();
+    if (down !== undefined && (choice < 0.5 || Date.now() >= until)) {
+      await start(down, live());
+      note(`restart ${down.name}`);
+    } else if (down === undefined && choice < 0.4) {
+      const victim = live()[Math.floor(random() * live().length)]!;
+      await victim.proc!.stop('SIGKILL');
+      victim.proc = null;
+      note(`SIGKILL ${victim.name}`);
+    } else if (partitioned.size === 0 && choice < 0.75) {
+      const victim = live()[Math.floor(random() * live().length)]!;
+      partitioned.add(victim.name);
+      await block(victim, members.filter((m) => m !== victim).map((m) => m.name));
+      await Promise.all(members.filter((m) => m !== victim).map((m) => block(m, [victim.name])));
+      note(`partition ${victim.name}`);
+    } else if (partitioned.size > 0) {
+      await heal();
+      note('heal');
+    }
   }
 
-  async function run(): Promise<FaultRunResult> {
+  // Heal everything, bring everyone back, let the cluster settle, stop the clients.
+  await heal();
+  for (const member of members) if (member.proc === null) await start(member, live());
+  await settled();
+  running = false;
+  await Promise.all(clients);
+  note('healed');
 
-    for (let i = 0; i < count; i++) {
-      const member: Member = { name: `node-${i + 1}`, data: await tempDir(t, `grex-fault-${i + 1}-`), proc: null };
-      members.push(member);
-      await start(member, members.slice(0, 1));
-    }
-    const settled = async () =>
-      waitFor(
-        async () => {
-          const views = await Promise.all(live().map(async (m) => (await requestJson(`${m.proc!.url}/cluster`)).body));
-          return views.every((v) =>
-            live().every((m) => v.members.some((x: { nodeId: string; state: string; connected: boolean }) => x.nodeId === m.name && x.state === 'alive' && (x.connected || x.nodeId === v.nodeId))),
-          );
-        },
-        { what: 'the live nodes to see each other', timeoutMs: 60_000, intervalMs: 100 },
-      );
-    await settled();
-
-    const partitioned = new Set<string>();
-    const block = async (member: Member, blocked: string[]) => {
-      if (member.proc === null) return;
-      await requestJson(`${member.proc.url}/debug/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ blocked }) }).catch(() => {});
-    };
-    const heal = async () => {
-      partitioned.clear();
-      await Promise.all(members.map((m) => block(m, [])));
-    };
-
-    // The clients: one sequential loop per bucket, to a random live node each time.
-    const checker = new Checker();
-    const buckets = Array.from({ length: options.buckets ?? 6 }, (_, i) => `customer-${i}`);
-    const workloadOf = (bucket: string) => (Number(bucket.split('-')[1]) % 2 === 0 ? COUNTER : APPENDS);
-    let running = true;
-    const clients = buckets.map(async (bucket) => {
-      const pick = prng(options.seed + bucket.length * 7919 + Number(bucket.split('-')[1]));
-      while (running) {
-        const candidates = live();
-        const target = candidates[Math.floor(pick() * candidates.length)];
-        if (target?.proc == null) {
-          await sleep(20);
-          continue;
-        }
-        const outcome = await runJob(target.proc.url, bucket, workloadOf(bucket));
-        if ('count' in outcome) checker.acknowledged(bucket, outcome.count);
-        else checker.failed(bucket, outcome.code);
-        if (options.logDir !== undefined) clientLog.push(`${new Date().toISOString()} ${bucket} via ${target.name}: ${JSON.stringify(outcome)}`);
-        if (!('count' in outcome)) await sleep(20);
-      }
-    });
-
-    // The schedule: one fault every 1-2.5 s; at most one node down and one cut off at a time.
-    const until = Date.now() + options.seconds * 1000;
-    while (Date.now() < until) {
-      await sleep(1000 + Math.floor(random() * 1500));
-      const down = members.find((m) => m.proc === null);
-      const choice = random();
-      if (down !== undefined && (choice < 0.5 || Date.now() >= until)) {
-        await start(down, live());
-        note(`restart ${down.name}`);
-      } else if (down === undefined && choice < 0.4) {
-        const victim = live()[Math.floor(random() * live().length)]!;
-        await victim.proc!.stop('SIGKILL');
-        victim.proc = null;
-        note(`SIGKILL ${victim.name}`);
-      } else if (partitioned.size === 0 && choice < 0.75) {
-        const victim = live()[Math.floor(random() * live().length)]!;
-        partitioned.add(victim.name);
-        await block(victim, members.filter((m) => m !== victim).map((m) => m.name));
-        await Promise.all(members.filter((m) => m !== victim).map((m) => block(m, [victim.name])));
-        note(`partition ${victim.name}`);
-      } else if (partitioned.size > 0) {
-        await heal();
-        note('heal');
-      }
-    }
-
-    // Heal everything, bring everyone back, let the cluster settle, stop the clients.
-    await heal();
-    for (const member of members) if (member.proc === null) await start(member, live());
-    await settled();
-    running = false;
-    await Promise.all(clients);
-    note('healed');
-
-    // Final counts (read from each bucket's active node, through any node) and identical replicas.
-    const finals = new Map<string, number>();
-    for (const bucket of buckets) {
-      const final = await waitFor(
-        async () => {
-          const { item, countOf } = workloadOf(bucket);
-          const res = await fetch(`${live()[0]!.proc!.url}/buckets/${bucket}/items/${item}`);
-          if (res.status === 404) return 0;
-          if (res.status !== 200) return undefined;
-          return countOf(unpack(Buffer.from(await res.arrayBuffer())));
-        },
-        { what: `the final count of ${bucket}`, timeoutMs: 60_000 },
-      );
-      finals.set(bucket, final);
-    }
-    const problems = checker.problems(finals);
-    for (const bucket of buckets) {
-      const same = await waitFor(
-        async () => {
-          const versions = await Promise.all(
-            live().map(async (m) => {
-              const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/${workloadOf(bucket).item}?local=true`);
-              const bytes = Buffer.from(await res.arrayBuffer());
-              // The same version must mean the same bytes (an append composed alike everywhere).
-              return res.status === 200 ? `${res.headers.get('grex-version')} ${bytes.toString('hex')}` : `status ${res.status}`;
-            }),
-          );
-          return versions.every((v) => v === versions[0]) ? versions[0] : false;
-        },
-        { what: `every herder at one version of ${bucket}`, timeoutMs: 60_000, intervalMs: 200 },
-      ).catch((err: Error) => err);
-      if (same instanceof Error) {
-        const views = await Promise.all(
+  // Final counts (read from each bucket's active node, through any node) and identical replicas.
+  const finals = new Map<string, number>();
+  for (const bucket of buckets) {
+    const final = await waitFor(
+      async () => {
+        const { item, countOf } = workloadOf(bucket);
+        const res = await fetch(`${live()[0]!.proc!.url}/buckets/${bucket}/items/${item}`);
+        if (res.status === 404) return 0;
+        if (res.status !== 200) return undefined;
+        return countOf(unpack(Buffer.from(await res.arrayBuffer())));
+      },
+      { what: `the final count of ${bucket}`, timeoutMs: 60_000 },
+    );
+    finals.set(bucket, final);
+  }
+  const problems = checker.problems(finals);
+  for (const bucket of buckets) {
+    const same = await waitFor(
+      async () => {
+        const versions = await Promise.all(
           live().map(async (m) => {
-            const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/${workloadOf(bucket).item}?local=true`).catch(() => null);
-            await res?.arrayBuffer();
-            const flock = (await requestJson(`${m.proc!.url}/route/${bucket}`)).body.flock as number;
-            const lead = (await requestJson(`${m.proc!.url}/cluster/flocks/${flock}`)).body;
-            return `${m.name}: ${res?.headers.get('grex-version') ?? res?.status} ${JSON.stringify(lead)}`;
+            const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/${workloadOf(bucket).item}?local=true`);
+            const bytes = Buffer.from(await res.arrayBuffer());
+            // The same version must mean the same bytes (an append composed alike everywhere).
+            return res.status === 200 ? `${res.headers.get('grex-version')} ${bytes.toString('hex')}` : `status ${res.status}`;
           }),
         );
-        problems.push(`${bucket}: ${same.message}\n  ${views.join('\n  ')}`);
-      }
+        return versions.every((v) => v === versions[0]) ? versions[0] : false;
+      },
+      { what: `every herder at one version of ${bucket}`, timeoutMs: 60_000, intervalMs: 200 },
+    ).catch((err: Error) => err);
+    if (same instanceof Error) {
+      const views = await Promise.all(
+        live().map(async (m) => {
+          const res = await fetch(`${m.proc!.url}/buckets/${bucket}/items/${workloadOf(bucket).item}?local=true`).catch(() => null);
+          await res?.arrayBuffer();
+          const flock = (await requestJson(`${m.proc!.url}/route/${bucket}`)).body.flock as number;
+          const lead = (await requestJson(`${m.proc!.url}/cluster/flocks/${flock}`)).body;
+          return `${m.name}: ${res?.headers.get('grex-version') ?? res?.status} ${JSON.stringify(lead)}`;
+        }),
+      );
+      problems.push(`${bucket}: ${same.message}\n  ${views.join('\n  ')}`);
     }
-    const acknowledged = [...checker.buckets.values()].reduce((n, h) => n + h.acknowledged, 0);
-    return { problems, summary: checker.summary(), events, acknowledged };
   }
+  const acknowledged = [...checker.buckets.values()].reduce((n, h) => n + h.acknowledged, 0);
+  return { problems, summary: checker.summary(), events, acknowledged };
 }

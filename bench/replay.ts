@@ -10,15 +10,17 @@
  * With several `--cli` builds (dist/src/cli/grex.cjs of other checkouts) the
  * builds take turns, round after round, so a busy machine weighs on each alike.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startNodeProcess } from '../test/helpers/processes.js';
+import { tempDir } from '../test/helpers/temp-dir.js';
 import { pacedLoad } from './paced-load.js';
-import { customerKeys, encodedSeedList, KEEP_RECORDS, recordBodies } from './workload.js';
+import { Scope } from './scope.js';
+import { BENCH_JOBS } from './systems/grex.js';
+import { putLists } from './systems/seed.js';
+import { customerKeys, KEEP_RECORDS, recordBodies } from './workload.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,39 +31,6 @@ const { values } = parseArgs({
     cli: { type: 'string', default: fileURLToPath(new URL('../src/cli/grex.cjs', import.meta.url)) },
   },
 });
-const jobsDir = fileURLToPath(new URL('../../bench/jobs', import.meta.url));
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  ms: number;
-  output: () => string;
-}
-
-function startNode(cli: string, data: string): Promise<Started> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [cli, 'start', '--http', '127.0.0.1:0', '--data', data, '--jobs', jobsDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  return new Promise((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      for (const line of out.split('\n')) {
-        if (!line.includes('"url"') || !line.includes('ready')) continue;
-        resolve({ child, url: (JSON.parse(line) as { url: string }).url, ms: performance.now() - t0, output: () => out });
-        return;
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`the node exited with ${code} before it was ready:\n${out}`)));
-  });
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  await exited;
-}
 
 async function logBytes(data: string): Promise<number> {
   const dir = join(data, 'wal');
@@ -72,20 +41,13 @@ async function logBytes(data: string): Promise<number> {
 
 /** One crash and recovery with one build. */
 async function round(cli: string): Promise<{ acked: number; replayedCommits: number; logMb: number; readyMs: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'grex-replay-'));
-  const data = join(dir, 'data');
+  const scope = new Scope();
   try {
-    const first = await startNode(cli, data);
+    const data = join(await tempDir(scope, 'grex-replay-'), 'data');
+    const args = ['--http', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS];
+    const first = await startNodeProcess(scope, args, { cli });
     const keys = customerKeys(Number(values.customers));
-    let next = 0;
-    const seedOne = async () => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        const res = await fetch(`${first.url}/buckets/${key}/items/records`, { method: 'PUT', headers: { 'content-type': 'application/msgpack' }, body: encodedSeedList(key, KEEP_RECORDS) });
-        if (!res.ok) throw new Error(`seeding ${key}: ${res.status} ${await res.text()}`);
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, seedOne));
+    await putLists((key) => `${first.url}/buckets/${encodeURIComponent(key)}/items/records`, keys, KEEP_RECORDS);
     const bodies = recordBodies(4096);
     let n = 0;
     const load = await pacedLoad({
@@ -96,19 +58,21 @@ async function round(cli: string): Promise<{ acked: number; replayedCommits: num
       timeoutSec: 10,
       next: () => ({ method: 'POST', path: `/buckets/${keys[Math.floor(Math.random() * keys.length)]}/jobs/append-record`, body: bodies[n++ % bodies.length]! }),
     });
-    await kill(first.child, 'SIGKILL');
+    if (load.errors + load.non2xx > 0) throw new Error(`${load.errors + load.non2xx} appends failed`);
+    await first.stop('SIGKILL');
     const logMb = (await logBytes(data)) / (1024 * 1024);
-    const second = await startNode(cli, data);
+    const restartedAt = performance.now();
+    const second = await startNodeProcess(scope, args, { cli });
+    const readyMs = performance.now() - restartedAt;
     const replayed = second
       .output()
       .split('\n')
       .find((line) => line.includes('replayed the write-ahead log'));
     const replayedCommits = replayed === undefined ? 0 : ((JSON.parse(replayed) as { replayedCommits?: number }).replayedCommits ?? 0);
-    await kill(second.child, 'SIGTERM');
-    if (load.errors + load.non2xx > 0) throw new Error(`${load.errors + load.non2xx} appends failed`);
-    return { acked: load.latencies.length, replayedCommits, logMb, readyMs: second.ms };
+    await second.stop('SIGTERM');
+    return { acked: load.latencies.length, replayedCommits, logMb, readyMs };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await scope.close();
   }
 }
 

@@ -5,8 +5,8 @@
  * and keeps the last 200.
  *
  *   npm run build && node dist/bench/append-quick.js [--job append|put] [--seconds 10]
- *        [--connections 32] [--fsync always|never] [--cpu-prof <dir>] [--nodes 1|3] [--cli <grex.cjs>]
- *        [--node-args "<more grex start flags>"]
+ *        [--connections 32] [--fsync always|never] [--cpu-prof <dir> [--prof-node i]] [--nodes 1|3] [--cli <grex.cjs>]
+ *        [--node-args "<more grex start flags>"] [--one-active]
  *
  * `--job append` uses ctx.append (only the new record is persisted and
  * shipped); `--job put` reads the list, changes it and puts it whole (the way
@@ -16,7 +16,8 @@
  * it is restarted on its data after seeding, so the profile shows the load).
  * `--cli` runs another build of Grex (to compare with an older commit).
  * With `--nodes 3`, three nodes with replicas 3 and the load goes straight to
- * each bucket's active node.
+ * each bucket's active node; `--one-active` sends it only to node 0's
+ * buckets (node 0's CPU is then an active node's, the others' a replica's).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -186,8 +187,10 @@ async function main(): Promise<void> {
       running.push(await startNode([...common, '--data', join(dir, 'n0')], []));
     } else {
       const cluster = ['--bleet', '127.0.0.1:0', '--replicas', '3'];
-      running.push(await startNode([...common, ...cluster, '--data', join(dir, 'n0')], prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof]));
-      for (let i = 1; i < nodes; i++) running.push(await startNode([...common, ...cluster, '--data', join(dir, `n${i}`), '--peers', running[0]!.bleet], []));
+      // --prof-node i: which node writes the profile (default node 0).
+      const profiled = (i: number) => (prof !== '' && i === Number(arg('prof-node', '0')) ? ['--cpu-prof', '--cpu-prof-dir', prof] : []);
+      running.push(await startNode([...common, ...cluster, '--data', join(dir, 'n0')], profiled(0)));
+      for (let i = 1; i < nodes; i++) running.push(await startNode([...common, ...cluster, '--data', join(dir, `n${i}`), '--peers', running[0]!.bleet], profiled(i)));
       // Wait until every node sees every other one and routes agree.
       for (;;) {
         const views = await Promise.all(running.map(async (n) => ((await (await fetch(`${n.url}/cluster`)).json()) as { members: unknown[] }).members.length));
@@ -204,6 +207,8 @@ async function main(): Promise<void> {
       running.push(node);
       for (const bucket of Object.keys(table)) table[bucket] = node.url;
     }
+    // --one-active: only the buckets node 0 is active for, so node 0's cost is an active node's and the others' a replica's.
+    if (process.argv.includes('--one-active')) for (const bucket of Object.keys(table)) if (table[bucket] !== running[0]!.url) delete table[bucket];
     const self = fileURLToPath(import.meta.url);
     const cpuBefore = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
     const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
@@ -224,8 +229,10 @@ async function main(): Promise<void> {
       cpuBefore.every((c) => c !== null) && cpuAfter.every((c) => c !== null)
         ? Math.round((cpuAfter.reduce((n, c, i) => n + c![which] - cpuBefore[i]![which], 0) / served) * 1e6)
         : null;
+    // Per node: where the cost of a request falls (the active nodes and their replicas).
+    const perNode = cpuBefore.every((c) => c !== null) && cpuAfter.every((c) => c !== null) ? cpuAfter.map((c, i) => Math.round(((c!.process - cpuBefore[i]!.process) / served) * 1e6)) : null;
     console.log(
-      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main'), rssMb })}`,
+      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main'), perNodeUs: perNode, rssMb })}`,
     );
   } finally {
     for (const node of running) await stopNode(node);

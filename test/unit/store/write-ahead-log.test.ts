@@ -1,7 +1,8 @@
 // The write-ahead log: commit records (torn tails detected), group commit, segment
 // rotation and removal, and a log that refuses appends once it cannot be trusted.
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
@@ -149,6 +150,29 @@ describe('WriteAheadLog', () => {
     const flocks = segments.flatMap((s) => s.commits.map((c) => c.flock));
     assert.equal(flocks.length, 100);
     assert.deepEqual([...flocks].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  test('with fsync always a segment is written with O_DSYNC (each batch durable when its write returns); with never, not', async (t) => {
+    // The open flags of the segment's descriptor, from /proc (Linux only: elsewhere the log falls back to fdatasync).
+    if (process.platform !== 'linux') return; // CI and this machine are Linux
+    const segmentFlags = async (dir: string): Promise<number> => {
+      const [name] = await readdir(dir);
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        if (target === join(dir, name!)) return parseInt(/flags:\s+(\d+)/.exec(await readFile(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+      }
+      throw new Error(`no open descriptor of ${name}`);
+    };
+    for (const fsync of ['always', 'never'] as const) {
+      const dir = await tempDir(t);
+      const wal = new WriteAheadLog({ dir, fsync });
+      await wal.start();
+      await wal.append(encodeWalCommit(1, [record('a', 1)]));
+      const flags = await segmentFlags(dir);
+      await wal.close();
+      assert.equal((flags & constants.O_DSYNC) !== 0, fsync === 'always', `fsync ${fsync}: flags ${flags.toString(8)}`);
+      assert.equal(flags & 3, constants.O_WRONLY); // O_ACCMODE: write-only
+    }
   });
 
   test('segments rotate at segmentBytes and are removed oldest first, never the current one', async (t) => {

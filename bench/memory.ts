@@ -166,12 +166,20 @@ async function main(): Promise<void> {
     scope.after(() => removeTree(data));
     const node = await startNodeProcess(scope, ['--http', '127.0.0.1:0', '--data', data, '--jobs', BENCH_JOBS, '--cache-mb', String(options.cacheMb), ...options.grexArgs], { nodeArgs: options.nodeArgs });
     const pid = node.child.pid!;
+    // A node that dies mid-run is a finding: show why, not only the sampler's missing /proc entry.
+    let finished = false;
+    node.child.once('exit', (code, signal) => {
+      if (!finished) console.error(`the node exited (${signal ?? code}) during the run; its last output:\n${node.output().slice(-4000)}`);
+    });
+    scope.after(() => void (finished = true));
     idleMb = (await memoryOf(pid)).rssMb;
     console.log(`idle node: ${idleMb.toFixed(1)} MB RSS`);
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        maxSampledMb = Math.max(maxSampledMb, (await memoryOf(pid)).rssMb);
+        const now = await memoryOf(pid).catch(() => null);
+        if (now === null) return; // the node is gone: its exit is reported above
+        maxSampledMb = Math.max(maxSampledMb, now.rssMb);
         await sleep(250);
       }
     })();

@@ -28,6 +28,7 @@ import {
   type ItemHeader,
   type ItemRecord,
 } from './item-record.js';
+import { filesystemSync, type FilesystemSync } from './filesystem-sync.js';
 import { decodeKeyName, encodeKeyName } from './key-names.js';
 import { UsageTally, type StoreUsage } from './usage-tally.js';
 import { writeAll } from './write-all.js';
@@ -37,7 +38,12 @@ export interface FsBackendOptions {
   dir: string;
   /** `always` (default): fsync files and folders before a write resolves; `never`: leave it to the OS. */
   fsync?: FsyncPolicy;
+  /** How a large `sync` makes the whole filesystem durable at once (default: syncfs via `sync --file-system`). */
+  filesystemSync?: FilesystemSync;
 }
+
+/** From this many item files on, `sync` syncs the filesystem once rather than each file and folder. */
+export const FILESYSTEM_SYNC_MIN_ITEMS = 128;
 
 const FLOCK_META_NAME = '.flock';
 /**
@@ -70,10 +76,12 @@ export class FsBackend implements Backend {
   /** Item files and their bytes: counted once at open in the background, then kept up to date. */
   readonly #tally = new UsageTally();
   #census: Promise<void> | null = null;
+  readonly #filesystemSync: FilesystemSync;
 
   constructor(options: FsBackendOptions) {
     this.dir = options.dir;
     this.fsync = options.fsync ?? 'always';
+    this.#filesystemSync = options.filesystemSync ?? filesystemSync();
     this.#flocksDir = join(this.dir, 'flocks');
     this.#tmpDir = join(this.dir, 'tmp');
     this.#lockFile = join(this.dir, 'LOCK');
@@ -221,6 +229,8 @@ export class FsBackend implements Backend {
 
   async sync(items: readonly ItemRef[]): Promise<void> {
     if (this.fsync !== 'always' || items.length === 0) return;
+    // A checkpoint's thousands of files: one sync of the filesystem (files, folders and names alike).
+    if (items.length >= FILESYSTEM_SYNC_MIN_ITEMS && (await this.#filesystemSync(this.#flocksDir))) return;
     // Files first, then every folder on their way up to flocks/: new names must be durable too.
     const dirs = new Set<string>([this.#flocksDir]);
     const files: string[] = [];

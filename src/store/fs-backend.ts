@@ -42,8 +42,13 @@ export interface FsBackendOptions {
   filesystemSync?: FilesystemSync;
 }
 
-/** From this many item files on, `sync` syncs the filesystem once rather than each file and folder. */
-export const FILESYSTEM_SYNC_MIN_ITEMS = 128;
+/**
+ * From this many item files on, `sync` syncs the filesystem once rather than
+ * each file and folder. Not fewer: a syncfs also writes back whatever else is
+ * dirty on the filesystem (a crash replay of 1,000 items took ~250 ms longer
+ * with it), while syncing ~2,000 files and folders one by one costs ~0.2 s.
+ */
+export const FILESYSTEM_SYNC_MIN_ITEMS = 1024;
 
 const FLOCK_META_NAME = '.flock';
 /**

@@ -12,7 +12,9 @@
  * (policy `always`), renamed over the item's name and its folder fsynced: a
  * crash leaves the old record or the new one, never a torn one. Temp files
  * live in one folder on the same filesystem so stray ones are found at open
- * without walking the data.
+ * without walking the data. Writes that need not be durable yet (the item
+ * files the store writes behind its log, synced at its checkpoints) are made
+ * by the item-file thread (item-file-writer.ts), the same way without fsync.
  */
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
@@ -29,6 +31,7 @@ import {
   type ItemRecord,
 } from './item-record.js';
 import { filesystemSync, type FilesystemSync } from './filesystem-sync.js';
+import { ItemFileWriter } from './item-file-writer.js';
 import { decodeKeyName, encodeKeyName } from './key-names.js';
 import { UsageTally, type StoreUsage } from './usage-tally.js';
 import { writeAll } from './write-all.js';
@@ -82,6 +85,8 @@ export class FsBackend implements Backend {
   readonly #tally = new UsageTally();
   #census: Promise<void> | null = null;
   readonly #filesystemSync: FilesystemSync;
+  /** Writes item files behind the log (not durable ones) on a thread of its own; while open. */
+  #files: ItemFileWriter | null = null;
 
   constructor(options: FsBackendOptions) {
     this.dir = options.dir;
@@ -103,6 +108,7 @@ export class FsBackend implements Backend {
     } catch (err) {
       throw ioError(`cannot open data folder ${this.dir}`, err);
     }
+    this.#files = new ItemFileWriter();
     this.#census = this.#tally
       .census(() => this.#flockNumbers(), (flock) => this.#countFlock(flock), () => !this.#locked)
       .catch(() => {}); // the count stays partial (usage().counted false); the store works on
@@ -111,6 +117,9 @@ export class FsBackend implements Backend {
   async close(): Promise<void> {
     if (!this.#locked) return;
     this.#locked = false;
+    const files = this.#files;
+    this.#files = null;
+    await files?.close();
     await this.#census;
     lockedHere.delete(this.#lockKey);
     await unlink(this.#lockFile).catch(() => {});
@@ -180,8 +189,15 @@ export class FsBackend implements Backend {
         try {
           // The size it replaces, for the running count (writes of one item never overlap: ItemStore applies them in turn).
           const known = options.replacing?.[i];
-          const before = known === undefined ? await sizeOf(join(dir, name)) : known === null ? null : parts[0].length + known;
-          await this.#writeAtomically(dir, name, parts, durable);
+          let before = known === undefined || known === null ? null : parts[0].length + known;
+          if (!durable && this.#files !== null) {
+            // Written behind the log: the item-file thread makes every call of it.
+            const replaced = await this.#files.write(dir, name, this.#tmpName(), parts, known === undefined);
+            if (known === undefined) before = replaced;
+          } else {
+            if (known === undefined) before = await sizeOf(join(dir, name));
+            await this.#writeAtomically(dir, name, parts, durable);
+          }
           this.#tally.change(flock, before === null ? 1 : 0, size - (before ?? 0));
         } catch (err) {
           throw ioError(`cannot write item ${flock}/${record.bucketKey}/${record.itemKey}`, err);
@@ -190,8 +206,12 @@ export class FsBackend implements Backend {
     );
   }
 
+  #tmpName(): string {
+    return join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCounter++).toString(36)}`);
+  }
+
   async #writeAtomically(dir: string, name: string, parts: readonly Uint8Array[], durable: boolean): Promise<void> {
-    const tmp = join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCounter++).toString(36)}`);
+    const tmp = this.#tmpName();
     try {
       const handle = await open(tmp, 'w');
       try {

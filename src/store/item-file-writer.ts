@@ -1,9 +1,10 @@
 /**
  * The main thread's end of the item-file thread (item-file-thread.ts). The
  * files asked for in one turn of the event loop go to the thread in one
- * message; their bytes are copied into one new buffer that is moved to the
+ * message; their bytes are copied into one buffer that is moved to the
  * thread, not cloned (a payload may be a view of a larger buffer, and
- * cloning a view copies all of that buffer).
+ * cloning a view copies all of that buffer), and moved back with the answer
+ * to carry the next batch.
  *
  * States: no thread -> thread idle (unref'd: it does not keep the process
  * alive) <-> thread busy -> closed. If the thread dies, every write it had

@@ -37,7 +37,7 @@
  */
 import type { ItemRecord, RecordBytes } from '../store/item-record.js';
 import { AntiEntropy } from './anti-entropy.js';
-import type { WireEntry } from './bleet-messages.js';
+import type { BleetResponse, WireEntry } from './bleet-messages.js';
 import { FencedCommits } from './fenced-commit.js';
 import { FlockClaims } from './flock-claim.js';
 import { FlockDrops } from './flock-drops.js';
@@ -196,7 +196,7 @@ export class FlockLeadership {
 
   // ---- serving other nodes (herder-side.ts, flock-handover.ts, anti-entropy.ts) ----
 
-  onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
+  onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<BleetResponse<'claim'>> {
     return this.#herderSide.onClaim(flock, term, candidate, adopt);
   }
 

@@ -9,7 +9,7 @@
 import { GrexError } from '../errors.js';
 import { encodeItemRecordParts, type ItemRecord, type RecordBytes } from '../store/item-record.js';
 import { compareVersions } from '../store/version.js';
-import type { WireEntry } from './bleet-messages.js';
+import type { BleetResponse, WireEntry } from './bleet-messages.js';
 import { planSync } from './flock-listing.js';
 import { fromWire, purgeOf, staleTerm, toWire } from './flock-wire.js';
 import { FETCH_BATCH, type LeadershipOptions, type LeadershipState, type LearnerCopy } from './leadership-state.js';
@@ -32,7 +32,7 @@ export class HerderSide {
    * active node, so a candidate with a passing, different view of who is
    * alive cannot depose a working active node (it retries; views converge).
    */
-  async onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<{ entries: WireEntry[]; herding: boolean }> {
+  async onClaim(flock: number, term: number, candidate: string, adopt = false): Promise<BleetResponse<'claim'>> {
     const { cluster, selfId } = this.#o;
     const activeNow = () => cluster.route(flock).active;
     // The candidate may have heard of a change (a node leaving, a learner promoted) this node has not.

@@ -22,7 +22,7 @@ function member(nodeId: string, incarnation = 100, extra: Partial<MemberInfo> = 
   };
 }
 
-/** A node's own entry the way src/grex-node.ts builds it (farm before incarnation). */
+/** A node's own entry the way src/node/node-core.ts builds it (farm before incarnation). */
 function selfEntry(nodeId: string, incarnation: number, farm?: string): MemberInfo {
   return {
     nodeId,
@@ -150,7 +150,7 @@ describe('MemberTable.merge', () => {
   for (const seed of [1, 2, 3, 4, 5]) {
     test(`four tables gossiping pairwise in a seeded order converge to the same table (seed ${seed})`, () => {
       const random = prng(seed);
-      // Manual farms on two nodes: entries are built like grex-node builds them and re-read from the wire by the others.
+      // Manual farms on two nodes: entries are built like node-core.ts builds them and re-read from the wire by the others.
       const tables = [
         table(selfEntry('n1', 10, '0-511')),
         table(selfEntry('n2', 20, '512-1023')),
@@ -236,7 +236,7 @@ describe('MemberTable.digest', () => {
   });
 
   test('depends on the members, not on the order of the fields of their entries', () => {
-    // n1's own entry (as grex-node builds it) and the copy a peer holds (as readMember builds it).
+    // n1's own entry (as node-core.ts builds it) and the copy a peer holds (as readMember builds it).
     const own = selfEntry('n1', 10, '0-511');
     const a = table(own);
     a.merge([member('n2')], 1, 0);

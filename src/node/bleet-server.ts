@@ -60,6 +60,11 @@ export class BleetServer {
       }
       case 'fetch': {
         const { flock, keys } = body as BleetRequest<'fetch'>;
+        this.#assertFlock(flock);
+        for (const [bucketKey, itemKey] of keys) {
+          assertBucketKey(bucketKey);
+          assertItemKey(itemKey);
+        }
         return { records: await leadership.onFetch(flock, keys) } as BleetResponse<M>;
       }
       case 'sync': {
@@ -83,6 +88,7 @@ export class BleetServer {
       }
       case 'digest': {
         const { flock } = body as BleetRequest<'digest'>;
+        this.#assertFlock(flock);
         return (await leadership.onDigest(flock)) as BleetResponse<M>;
       }
       case 'purge': {

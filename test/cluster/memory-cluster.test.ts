@@ -186,3 +186,24 @@ describe('cache coherence', () => {
     assert.deepEqual((await a.submit(bucket, 'counter')).result, { count: 43 });
   });
 });
+
+describe('bleets naming what does not exist', () => {
+  test('a fetch or digest of a flock out of range, or a fetch of an invalid key, is refused and the node goes on', async (t) => {
+    const { nodes } = await startMemoryCluster(t, 2);
+    const [a, b] = nodes as [typeof nodes[0], typeof nodes[0]];
+    const bucket = bucketLedBy(a, a.nodeId, b.nodeId);
+    assert.deepEqual((await a.submit(bucket, 'counter')).result, { count: 1 });
+    const flock = flockOf(bucket, 1024);
+    const refused: [Promise<unknown>, string][] = [
+      [b.cluster.request(a.nodeId, 'fetch', { flock: 1024, keys: [[bucket, 'count']] }), 'GREX_ERR_BLEET_INVALID'],
+      [b.cluster.request(a.nodeId, 'digest', { flock: 5000, term: 1 }), 'GREX_ERR_BLEET_INVALID'],
+      [b.cluster.request(a.nodeId, 'fetch', { flock, keys: [[bucket, '']] }), 'GREX_ERR_KEY_INVALID'],
+      [b.cluster.request(a.nodeId, 'fetch', { flock, keys: [['', 'count']] }), 'GREX_ERR_KEY_INVALID'],
+    ];
+    for (const [sent, code] of refused) assert.equal((await rejection(sent)).code, code);
+    // A valid fetch still answers, and jobs go on.
+    const { records } = await b.cluster.request(a.nodeId, 'fetch', { flock, keys: [[bucket, 'count']] });
+    assert.equal(records.length, 1);
+    assert.deepEqual((await a.submit(bucket, 'counter')).result, { count: 2 });
+  });
+});

@@ -8,6 +8,7 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { itemCodec } from '../../src/codec.js';
+import type { GrexError } from '../../src/errors.js';
 import type { GrexNode } from '../../src/grex-node.js';
 import { flockOf } from '../../src/keys.js';
 import { decodeItemRecord, encodeItemRecord } from '../../src/store/item-record.js';
@@ -102,8 +103,14 @@ describe('fencing and failover', () => {
     assert.equal((await rejection(a.submit(bucket, 'counter', { by: 100 }))).code, 'GREX_ERR_QUORUM');
     assert.equal(await localCount(a, bucket), 103);
     await seesDead([b, c], a.nodeId);
-    // b takes the flock over (a read: it claims a new term but writes nothing).
-    assert.equal((await c.submit(bucket, 'read', { item: 'count' })).activeNode, b.url);
+    // b takes the flock over (a read: it claims a new term but writes nothing). Read-only, so
+    // retried like a client would on a retryable answer (on a loaded machine c's link to b
+    // may be down for a moment: GREX_ERR_PEER_UNAVAILABLE).
+    const read = await waitFor(
+      () => c.submit(bucket, 'read', { item: 'count' }).catch((err: GrexError) => (err.retryable === true ? undefined : Promise.reject(err))),
+      { what: 'c to reach the flock\'s new active node' },
+    );
+    assert.equal(read.activeNode, b.url);
     rejoin(cluster, 0);
     await seesAlive(cluster);
     const now = await waitFor(() => count(a, bucket).catch(() => undefined), { what: 'a to serve again' });

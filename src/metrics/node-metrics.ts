@@ -45,6 +45,8 @@ export interface MetricSources {
 
 export const UNKNOWN_JOB = '_unknown';
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** A log write takes ~0.1-0.5 ms on an SSD that honours O_DSYNC cheaply, tens of ms on a slow disk. */
+const LOG_WRITE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /** `ok`, or the error's code without its prefix (`GREX_ERR_JOB_FAILED` -> `job_failed`). */
 export function outcomeOf(err: unknown): string {
@@ -61,6 +63,8 @@ export class NodeMetrics {
   readonly #forwards: FastCounter<'what' | 'outcome'>;
   readonly #replication: FastHistogram<'outcome'>;
   readonly #overloaded: FastCounter<'scope'>;
+  readonly #logWrites: HistogramSeries;
+  readonly #logCommits: CounterSeries;
   /** Series by label values, so counting an event does no label work. */
   readonly #counts = new Map<string, CounterSeries>();
   readonly #timers = new Map<string, HistogramSeries>();
@@ -91,6 +95,17 @@ export class NodeMetrics {
       buckets: LATENCY_BUCKETS.slice(0, -1),
       registers,
     });
+    this.#logWrites = new FastHistogram({
+      name: 'grex_log_write_seconds',
+      help: 'Time to make one batch of commits durable in the write-ahead log (its write and sync): the disk\'s share of every write\'s latency.',
+      buckets: LOG_WRITE_BUCKETS,
+      registers,
+    }).labels({});
+    this.#logCommits = new FastCounter({
+      name: 'grex_log_commits_total',
+      help: 'Commits made durable in the write-ahead log; divided by grex_log_write_seconds_count, the commits per batch (group commit).',
+      registers,
+    }).labels({});
     this.#overloaded = new FastCounter({
       name: 'grex_overloaded_total',
       help: 'Requests refused with GREX_ERR_OVERLOADED, by the limit hit (http, node, bucket).',
@@ -188,6 +203,12 @@ export class NodeMetrics {
   replicated(seconds: number, err?: unknown): void {
     const outcome = err === undefined ? 'ok' : 'error';
     this.#timer(this.#replication, `r\0${outcome}`, { outcome }).observe(seconds);
+  }
+
+  /** A batch of `commits` made durable in the write-ahead log in `seconds`. */
+  logBatch(seconds: number, commits: number): void {
+    this.#logWrites.observe(seconds);
+    this.#logCommits.value += commits;
   }
 
   overloaded(scope: string): void {

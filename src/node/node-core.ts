@@ -153,5 +153,6 @@ export function wireNode(parts: NodeParts, httpUrl: string, handler: BleetHandle
   const cache = new CachePoller(() => parts.pool.stats());
   const wired = { nodeId: parts.nodeId, config, flocks: config.flocks, logger: parts.logger, store: parts.store, pool: parts.pool, scheduler, cluster, leadership, budget, cache };
   const metrics = createNodeMetrics(wired, new Set(Object.keys(parts.jobs)));
+  parts.store.onLogBatch((seconds, commits) => metrics.logBatch(seconds, commits));
   return { ...wired, metrics };
 }

@@ -271,6 +271,11 @@ export class ItemStore {
     return left.skipped;
   }
 
+  /** Told of each batch of commits the log made durable: its write time and commits (for metrics). */
+  onLogBatch(listener: ((seconds: number, commits: number) => void) | null): void {
+    if (this.#wal !== null) this.#wal.onBatchWritten = listener;
+  }
+
   /** Memory of committed records not yet in item files (payloads plus a per-record overhead). */
   get pendingBytes(): number {
     return this.#pending.bytes;

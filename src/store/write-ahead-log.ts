@@ -76,6 +76,12 @@ export class WriteAheadLog {
   #closed = false;
   /** Batches are durable once written (O_DSYNC): no fdatasync after them. */
   readonly #dsync: boolean;
+  /**
+   * Told of each batch made durable: how long its write (and sync) took and how
+   * many commits it held (the disk's share of a write's latency, and how well
+   * commits group; for metrics).
+   */
+  onBatchWritten: ((seconds: number, commits: number) => void) | null = null;
 
   constructor(options: WriteAheadLogOptions) {
     this.dir = options.dir;
@@ -192,8 +198,10 @@ export class WriteAheadLog {
     const handle = this.#handle!;
     const start = this.#size;
     try {
+      const began = performance.now();
       await writeAll(handle, batch.flatMap((a) => a.parts), start);
       if (this.fsync === 'always' && !this.#dsync) await handle.datasync();
+      this.onBatchWritten?.((performance.now() - began) / 1000, batch.length);
       this.#size = start + batch.reduce((n, a) => n + a.length, 0);
       for (const append of batch) append.resolve(this.#segment);
     } catch (err) {

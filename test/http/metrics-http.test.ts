@@ -1,5 +1,5 @@
 // GET /metrics of one node after a workload: job counts by job and outcome, job
-// latency, cache hits and misses, store items and bytes, queues, flocks, members
+// latency, cache hits and misses, store items and bytes, log writes, queues, flocks, members
 // and the process metrics; a 300 ms block of the event loop in the max lag of the
 // next scrape; and the admission limits (GREX_ERR_OVERLOADED at once,
 // monitoring routes still served, counted in grex_overloaded_total; a large refused
@@ -73,6 +73,12 @@ describe('GET /metrics', () => {
     assert.equal(sample(samples, 'grex_flocks_holding'), flocksTouched, 'a flock is held once it was claimed');
     assert.equal(sample(samples, 'grex_members', { state: 'alive' }), 1);
     assert.equal(sample(samples, 'grex_quorum_failures_total'), 0);
+    // Each successful counter job is one commit in the write-ahead log; the failed ones wrote nothing.
+    assert.equal(sample(samples, 'grex_log_commits_total'), 30);
+    const batches = sample(samples, 'grex_log_write_seconds_count')!;
+    assert.ok(batches >= 1 && batches <= 30, `${batches} log batches for 30 commits`);
+    assert.equal(sample(samples, 'grex_log_write_seconds_bucket', { le: '+Inf' }), batches);
+    assert.ok(sample(samples, 'grex_log_write_seconds_sum')! > 0);
     assert.equal(sample(samples, 'grex_http_requests_in_flight'), 0);
     assert.ok(sample(samples, 'grex_process_resident_memory_bytes')! > 0);
     for (const stat of ['max', 'p99', 'p50']) assert.ok(sample(samples, 'grex_event_loop_lag_seconds', { stat })! >= 0, stat);

@@ -18,6 +18,9 @@
  * With `--nodes 3`, three nodes with replicas 3 and the load goes straight to
  * each bucket's active node; `--one-active` sends it only to node 0's
  * buckets (node 0's CPU is then an active node's, the others' a replica's).
+ * It prints req/s and latency, CPU per request (every node, main threads,
+ * per node) and each node's commits per log batch (group commit at work,
+ * from GET /metrics; null for a build without that metric).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -119,6 +122,13 @@ async function activeUrl(node: Node, bucket: string): Promise<string> {
   return route.activeNode ?? node.url;
 }
 
+/** A node's write-ahead-log totals from GET /metrics: commits made durable and the batches they took. */
+async function logTotals(url: string): Promise<{ commits: number; batches: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { commits: read('grex_log_commits_total'), batches: read('grex_log_write_seconds_count') };
+}
+
 async function seed(urls: (bucket: string) => Promise<string>): Promise<void> {
   const list = Array.from({ length: RECORDS }, (_, i) => record(i));
   const body = Buffer.from(itemCodec.pack(list));
@@ -211,6 +221,7 @@ async function main(): Promise<void> {
     if (process.argv.includes('--one-active')) for (const bucket of Object.keys(table)) if (table[bucket] !== running[0]!.url) delete table[bucket];
     const self = fileURLToPath(import.meta.url);
     const cpuBefore = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
+    const logBefore = await Promise.all(running.map((n) => logTotals(n.url)));
     const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -218,6 +229,9 @@ async function main(): Promise<void> {
     child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
     await new Promise((resolve) => child.once('exit', resolve));
     const cpuAfter = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
+    const logAfter = await Promise.all(running.map((n) => logTotals(n.url)));
+    // Group commit per node: commits per log batch during the run.
+    const commitsPerBatch = logAfter.map((a, i) => Math.round(((a.commits - logBefore[i]!.commits) / Math.max(1, a.batches - logBefore[i]!.batches)) * 10) / 10);
     const rssMb = await readFile(`/proc/${running[0]!.child.pid}/status`, 'utf8').then(
       (status) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024),
       () => null,
@@ -232,7 +246,7 @@ async function main(): Promise<void> {
     // Per node: where the cost of a request falls (the active nodes and their replicas).
     const perNode = cpuBefore.every((c) => c !== null) && cpuAfter.every((c) => c !== null) ? cpuAfter.map((c, i) => Math.round(((c!.process - cpuBefore[i]!.process) / served) * 1e6)) : null;
     console.log(
-      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main'), perNodeUs: perNode, rssMb })}`,
+      `job ${job}, ${nodes} node(s), fsync ${arg('fsync', 'always')}: ${JSON.stringify({ ...result, cpuUsPerReq: perRequest('process'), mainThreadUsPerReq: perRequest('main'), perNodeUs: perNode, commitsPerBatch, rssMb })}`,
     );
   } finally {
     for (const node of running) await stopNode(node);

@@ -6,7 +6,7 @@
  *
  *   npm run build && node dist/bench/append-quick.js [--job append|put] [--seconds 10]
  *        [--connections 32] [--fsync always|never] [--cpu-prof <dir> [--prof-node i]] [--nodes 1|3] [--cli <grex.cjs>]
- *        [--node-args "<more grex start flags>"] [--one-active]
+ *        [--node-args "<more grex start flags>"] [--one-active] [--body json|msgpack]
  *
  * `--job append` uses ctx.append (only the new record is persisted and
  * shipped); `--job put` reads the list, changes it and puts it whole (the way
@@ -18,6 +18,7 @@
  * With `--nodes 3`, three nodes with replicas 3 and the load goes straight to
  * each bucket's active node; `--one-active` sends it only to node 0's
  * buckets (node 0's CPU is then an active node's, the others' a replica's).
+ * `--body msgpack` sends the job data as msgpack instead of JSON.
  * It prints req/s and latency, CPU per request (every node, main threads,
  * per node) and each node's commits per log batch (group commit at work,
  * from GET /metrics; null for a build without that metric).
@@ -27,7 +28,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { itemCodec } from '../src/codec.js';
+import { itemCodec, wireCodec } from '../src/codec.js';
 
 const BUCKETS = 1000;
 const RECORDS = 200;
@@ -150,6 +151,7 @@ async function load(): Promise<void> {
   const { default: autocannon } = (await import('autocannon' as string)) as { default: (options: object) => Promise<Result> };
   const table = JSON.parse(arg('load', '{}')) as Record<string, string>;
   const job = arg('job', 'append');
+  const msgpackBody = arg('body', 'json') === 'msgpack';
   const buckets = Object.keys(table);
   const origins = [...new Set(Object.values(table))];
   // One autocannon run per origin would split connections; the load goes to origin 0's
@@ -165,11 +167,12 @@ async function load(): Promise<void> {
         requests: [
           {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': msgpackBody ? 'application/msgpack' : 'application/json' },
             setupRequest: (req: Record<string, unknown>) => {
               const bucket = mine[Math.floor(Math.random() * mine.length)]!;
               i++;
-              return { ...req, path: `/buckets/${bucket}/jobs/${job}`, body: JSON.stringify({ description: 'coffee beans, medium roast 12', other: `order-ref-${i}`, amount: i % 100 }) };
+              const data = { description: 'coffee beans, medium roast 12', other: `order-ref-${i}`, amount: i % 100 };
+              return { ...req, path: `/buckets/${bucket}/jobs/${job}`, body: msgpackBody ? Buffer.from(wireCodec.pack(data)) : JSON.stringify(data) };
             },
           },
         ],
@@ -222,7 +225,7 @@ async function main(): Promise<void> {
     const self = fileURLToPath(import.meta.url);
     const cpuBefore = await Promise.all(running.map((n) => cpuSeconds(n.child.pid!)));
     const logBefore = await Promise.all(running.map((n) => logTotals(n.url)));
-    const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
+    const child = spawn(process.execPath, [self, '--load', JSON.stringify(table), '--job', job, '--body', arg('body', 'json'), '--seconds', arg('seconds', '10'), '--connections', arg('connections', '32')], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

@@ -22,7 +22,7 @@ export type BleetHandler = <M extends Exclude<BleetMethod, 'members'>>(
 ) => Promise<BleetResponse<M>>;
 
 export interface ClusterOptions {
-  /** This node's entry; httpUrl and bleetUrl may be filled in after listening (`setUrls`). */
+  /** This node's entry; its bleetUrl is filled in by `start()` and its httpUrl by `setHttpUrl` once listening. */
   self: MemberInfo;
   flocks: number;
   replicas: number;

@@ -24,11 +24,14 @@ if (!Number.isInteger(major) || major < 20) {
   process.exit(2);
 }
 
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const pkg = `node-${process.platform === 'win32' ? 'win' : process.platform}-${process.arch}`;
+if (process.platform === 'win32') {
+  console.error('npm run test:node runs on Linux and macOS (the npm packages of Node for Windows are laid out differently)');
+  process.exit(2);
+}
+const pkg = `node-${process.platform}-${process.arch}`;
 
 function npmOut(args: string[]): string {
-  const run = spawnSync(npm, args, { encoding: 'utf8', shell: process.platform === 'win32' });
+  const run = spawnSync('npm', args, { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`npm ${args.join(' ')} failed: ${run.stderr.trim()}`);
   return run.stdout;
 }

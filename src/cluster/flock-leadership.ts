@@ -204,17 +204,9 @@ export class FlockLeadership {
     return this.#herderSide.onReplicate(flock, term, records);
   }
 
-  onSync(
-    flock: number,
-    term: number,
-    from: string | null,
-    to: string | null,
-    entries: readonly WireEntry[],
-    activeId: string,
-    verify = false,
-    progress: { page?: number | undefined; pages?: number | undefined } = {},
-  ): Promise<{ fetched: number; purged: number }> {
-    return this.#herderSide.onSync(flock, term, from, to, entries, activeId, verify, progress);
+  /** One page of the active node's listing (herder-side.ts). */
+  onSync(...page: Parameters<HerderSide['onSync']>): Promise<{ fetched: number; purged: number }> {
+    return this.#herderSide.onSync(...page);
   }
 
   onHerd(flock: number, term: number): Promise<boolean> {

@@ -20,8 +20,13 @@ export class FlockHandovers {
   readonly #s: LeadershipState;
   readonly #o: LeadershipOptions;
   readonly #claims: FlockClaims;
-  /** Hot buckets of flocks handed over to this node before its view showed it active, by flock (set by onWarm; taken by the tick). */
-  readonly pendingWarm = new Map<number, string[]>();
+  /**
+   * Hot buckets handed over to this node that it has not loaded yet, by flock: its view did
+   * not show it active yet, or its claim failed (the old active node's view can lag behind
+   * this node's and refuse it). Kept by onWarm for HANDOVER_WAIT_MS; the tick claims and
+   * loads them (onWarm again), and onWarm drops them once the flock is led.
+   */
+  readonly pendingWarm = new Map<number, { buckets: string[]; until: number }>();
   /**
    * Flocks this node stepped down from before its view named the next active node (that
    * node's announcement that it herds the flock had not arrived): the warm handover is sent
@@ -90,13 +95,31 @@ export class FlockHandovers {
   async onWarm(flock: number, buckets: readonly string[]): Promise<number> {
     if (this.#o.cluster.route(flock).active !== this.#o.selfId) {
       // This node's view has not caught up with the move yet: warm up once it has.
-      this.pendingWarm.set(flock, [...buckets]);
+      this.#keepWarm(flock, buckets);
       return 0;
     }
-    await this.#claims.ensureLeading(flock);
+    try {
+      await this.#claims.ensureLeading(flock);
+    } catch (err) {
+      // Not lost with the claim: the tick claims again and loads them.
+      this.#keepWarm(flock, buckets);
+      throw err;
+    }
+    this.pendingWarm.delete(flock);
     if (this.#o.warmBuckets === undefined || buckets.length === 0) return 0;
     const loaded = await this.#o.warmBuckets(buckets);
     this.#s.counters.warmedBuckets += loaded;
     return loaded;
+  }
+
+  /** Keeps a handover's hot buckets for the tick, until HANDOVER_WAIT_MS after the first time. */
+  #keepWarm(flock: number, buckets: readonly string[]): void {
+    const until = this.pendingWarm.get(flock)?.until ?? Date.now() + HANDOVER_WAIT_MS;
+    this.pendingWarm.set(flock, { buckets: [...buckets], until });
+  }
+
+  /** Drops kept hot buckets too old to matter (the flock was claimed some other way, or never moved here). */
+  expireWarm(now: number): void {
+    for (const [flock, warm] of this.pendingWarm) if (now > warm.until) this.pendingWarm.delete(flock);
   }
 }

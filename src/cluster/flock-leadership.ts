@@ -240,6 +240,7 @@ export class FlockLeadership {
       if (active[flock] !== selfId) void this.#handovers.handOver(flock, active[flock] ?? null);
     }
     this.#handovers.retryHandovers(active);
+    this.#handovers.expireWarm(Date.now());
     // Claim at once the flocks that just moved here (their active node died), so writes
     // resume without waiting for a request; other flocks are claimed on first use, or
     // when they have learners to copy to.
@@ -256,11 +257,10 @@ export class FlockLeadership {
         const backedOff = (backoff.get(flock) ?? 0) > Date.now();
         // A fresh flock has nothing to copy: its learners are only nodes still joining.
         const hasLearners = !backedOff && !cluster.isFresh(flock) && cluster.route(flock).learners.some((id) => cluster.isLive(id) && cluster.linkTo(id) !== undefined);
-        // A warm handover that arrived before this node saw the flock move here.
-        const warm = this.#handovers.pendingWarm.get(flock);
+        // A warm handover that arrived before this node saw the flock move here, or whose claim failed.
+        const warm = this.#handovers.pendingWarm.get(flock)?.buckets;
         if (movedHere || retry || hasLearners || warm !== undefined) {
           backoff.delete(flock);
-          this.#handovers.pendingWarm.delete(flock);
           if (warm !== undefined) void this.onWarm(flock, warm).catch(() => {});
           else this.ensureLeading(flock).catch(() => {});
         }

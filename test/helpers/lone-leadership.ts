@@ -3,7 +3,7 @@
 // without sockets or other nodes.
 import type { ClusterNode } from '../../src/cluster/cluster-node.js';
 import { FlockGates } from '../../src/cluster/flock-gate.js';
-import { FlockLeadership } from '../../src/cluster/flock-leadership.js';
+import { FlockLeadership, type LeadershipOptions } from '../../src/cluster/flock-leadership.js';
 import { createLogger } from '../../src/log.js';
 import { FlockClock } from '../../src/scheduler/flock-clock.js';
 import { ItemStore } from '../../src/store/item-store.js';
@@ -30,22 +30,32 @@ export async function loneLeadership(options: {
   const store = new ItemStore(options.backend ?? new MemoryBackend());
   const clock = new FlockClock(store);
   await options.before?.(clock);
-  const leadership = new FlockLeadership({
-    selfId: options.selfId,
-    cluster: { isFresh: () => false, toLearn: () => [], setHerding: () => {}, ...options.cluster } as unknown as ClusterNode,
-    clock,
-    store,
+  const leadership = new FlockLeadership(
+    leadershipOptions({
+      selfId: options.selfId,
+      cluster: { isFresh: () => false, toLearn: () => [], setHerding: () => {}, ...options.cluster } as unknown as ClusterNode,
+      clock,
+      store,
+      ...(options.invalidateBucket === undefined ? {} : { invalidateBucket: options.invalidateBucket }),
+    }),
+  );
+  await leadership.loadHerding();
+  return { leadership, store, clock };
+}
+
+/** Leadership options for a unit test: these parts given, quiet defaults for the rest. */
+export function leadershipOptions(given: Pick<LeadershipOptions, 'selfId' | 'cluster' | 'clock' | 'store'> & Partial<LeadershipOptions>): LeadershipOptions {
+  return {
     gates: new FlockGates(),
     writeQuorum: 'majority',
     invalidateFlock: () => {},
-    invalidateBucket: options.invalidateBucket ?? (() => {}),
+    invalidateBucket: () => {},
     inBucket: (_bucketKey, work) => work(),
     antiEntropyMs: 60_000,
     antiEntropyMbps: 8,
     transferMbps: 64,
     bleetTimeoutMs: 1000,
     logger: createLogger({ level: 'silent' }),
-  });
-  await leadership.loadHerding();
-  return { leadership, store, clock };
+    ...given,
+  };
 }

@@ -5,39 +5,30 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClusterNode } from '../../../src/cluster/cluster-node.js';
 import type { FlockClaims } from '../../../src/cluster/flock-claim.js';
-import { FlockGates } from '../../../src/cluster/flock-gate.js';
 import { FlockHandovers } from '../../../src/cluster/flock-handover.js';
 import { LeadershipState } from '../../../src/cluster/leadership-state.js';
 import { GrexError } from '../../../src/errors.js';
-import { createLogger } from '../../../src/log.js';
 import type { FlockClock } from '../../../src/scheduler/flock-clock.js';
 import type { ItemStore } from '../../../src/store/item-store.js';
+import { leadershipOptions } from '../../helpers/lone-leadership.js';
 
 const F = 5;
 
 function handovers(options: { activeHere: () => boolean; claimFails: number }) {
   const loaded: string[][] = [];
   let claims = 0;
-  const state = new LeadershipState({
-    selfId: 'b',
-    cluster: { route: () => ({ flock: F, herders: ['b', 'a'], learners: [], target: ['b'], active: options.activeHere() ? 'b' : 'a' }) } as unknown as ClusterNode,
-    clock: {} as FlockClock,
-    store: {} as ItemStore,
-    gates: new FlockGates(),
-    writeQuorum: 'majority',
-    invalidateFlock: () => {},
-    invalidateBucket: () => {},
-    inBucket: (_bucketKey, work) => work(),
-    antiEntropyMs: 60_000,
-    antiEntropyMbps: 8,
-    transferMbps: 64,
-    bleetTimeoutMs: 1000,
-    logger: createLogger({ level: 'silent' }),
-    warmBuckets: async (buckets) => {
-      loaded.push([...buckets]);
-      return buckets.length;
-    },
-  });
+  const state = new LeadershipState(
+    leadershipOptions({
+      selfId: 'b',
+      cluster: { route: () => ({ flock: F, herders: ['b', 'a'], learners: [], target: ['b'], active: options.activeHere() ? 'b' : 'a' }) } as unknown as ClusterNode,
+      clock: {} as FlockClock,
+      store: {} as ItemStore,
+      warmBuckets: async (buckets) => {
+        loaded.push([...buckets]);
+        return buckets.length;
+      },
+    }),
+  );
   const fakeClaims = {
     ensureLeading: () =>
       ++claims <= options.claimFails

@@ -19,6 +19,7 @@ import { readTls, type TlsMaterial } from '../tls.js';
 import { FlockClock } from '../scheduler/index.js';
 import { DEFAULT_PENDING_BYTES_MAX, FsBackend, ItemStore, MemoryBackend, type ItemRecord } from '../store/index.js';
 import { discoverJobs, JobPool } from '../workers/index.js';
+import { applyHeapGrowth } from './heap-growth.js';
 import { MIB, type NodeParts } from './node-core.js';
 
 /**
@@ -49,6 +50,7 @@ export async function openParts(
     }
   }
   const logger = givenLogger ?? createLogger({ level: config.logLevel });
+  applyHeapGrowth(config.heapGrowthPercent);
   const secret = await readClusterSecret(config);
   const tls = await readTls(config);
   for (const warning of securityWarnings(config, secret !== undefined)) logger.warn({ security: true }, warning);

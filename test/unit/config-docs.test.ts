@@ -24,6 +24,7 @@ const DESCRIBED_DEFAULTS: Partial<Record<OptionName, RegExp>> = {
   tlsCert: /none/i,
   tlsCa: /system CAs/i,
   adminToken: /none/i,
+  heapGrowthPercent: /V8's own/i,
 };
 
 interface DocRow {

@@ -132,8 +132,8 @@ describe('precedence', () => {
 
 describe('strings from the environment and flags', () => {
   test('numbers are converted', () => {
-    const fromEnv = parseEnv({ GREX_WORKERS: '4', GREX_CACHE_MB: '64.5', GREX_JOB_TIMEOUT_MS: '1500', GREX_MAX_QUEUED_PER_BUCKET: '0' });
-    assert.deepEqual(fromEnv, { workers: 4, cacheMb: 64.5, jobTimeoutMs: 1500, maxQueuedPerBucket: 0 });
+    const fromEnv = parseEnv({ GREX_WORKERS: '4', GREX_CACHE_MB: '64.5', GREX_JOB_TIMEOUT_MS: '1500', GREX_MAX_QUEUED_PER_BUCKET: '0', GREX_HEAP_GROWTH_PERCENT: '20' });
+    assert.deepEqual(fromEnv, { workers: 4, cacheMb: 64.5, jobTimeoutMs: 1500, maxQueuedPerBucket: 0, heapGrowthPercent: 20 });
     const fromFlags = parseFlags({ workers: '4', flocks: '256', itemLimitMb: '0.5' });
     assert.deepEqual(fromFlags, { workers: 4, flocks: 256, itemLimitMb: 0.5 });
   });
@@ -194,6 +194,8 @@ describe('invalid values', () => {
     { name: 'http', value: 'h:70000' },
     { name: 'logLevel', value: 'loud' },
     { name: 'cacheMb', value: -1 },
+    { name: 'heapGrowthPercent', value: 5 },
+    { name: 'heapGrowthPercent', value: 12.5 },
   ];
 
   for (const { name, value } of cases) {

@@ -108,11 +108,11 @@ export const OPTIONS = {
     description: 'Budget of the decoded-object cache of the whole node, in MiB (split between worker threads; sizes are estimated at 5× the encoded bytes). 0: no cache, every job reads and decodes its items from the store.',
   }),
   heapGrowthPercent: option({
-    schema: number(z.number().int().min(10).max(300)).optional(),
+    schema: number(z.number().int().min(10).max(1000)).optional(),
     default: () => undefined,
     flag: 'heap-growth-percent',
     env: 'GREX_HEAP_GROWTH_PERCENT',
-    description: 'How far a V8 heap may grow past what was live after its last full collection, in percent, before the next one (garbage buffers count). Lower keeps the resident memory of a busy node lower at some CPU. Default: V8\'s own (up to 300% on a machine with several GiB). Sets a V8 flag of the whole process.',
+    description: 'How far a V8 heap may grow past what was live after its last full collection, in percent, before the next one (garbage buffers count). Lower keeps the resident memory of a busy node lower at some CPU; higher saves CPU where large items are written often. Default: V8\'s own (up to 300% on a machine with several GiB). Sets a V8 flag of the whole process.',
   }),
   flocks: option({
     schema: number(z.number().int().refine(isValidFlockCount, 'expected a power of two from 1 to 1048576')),

@@ -196,6 +196,7 @@ describe('invalid values', () => {
     { name: 'cacheMb', value: -1 },
     { name: 'heapGrowthPercent', value: 5 },
     { name: 'heapGrowthPercent', value: 12.5 },
+    { name: 'heapGrowthPercent', value: 1001 },
   ];
 
   for (const { name, value } of cases) {

@@ -1,12 +1,13 @@
-// The heapGrowthPercent option reaches V8: with it, a process whose live
-// heap stays the same but keeps turning over old objects collects its old
-// generation many times more often (with V8's own factor, a few times at
-// most). Each case runs in a child process: the flag is process-wide.
+// The heapGrowthPercent option reaches V8: a node started with it (its
+// process, then) whose live heap stays the same but keeps turning over old
+// objects collects its old generation many times more often than with
+// V8's own factor. Each case runs in a child process: the flag is
+// process-wide.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { repoRoot } from '../../helpers/paths.js';
+import { exampleJobs, repoRoot } from '../../helpers/paths.js';
 import { heapGrowthFlag } from '../../../src/node/heap-growth.js';
 
 const run = promisify(execFile);
@@ -18,9 +19,9 @@ const run = promisify(execFile);
  */
 const CHURN = `
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-const { applyHeapGrowth } = await import(${JSON.stringify(new URL('dist/src/node/heap-growth.js', `file://${repoRoot}`).href)});
+const { startNode } = await import(${JSON.stringify(new URL('dist/src/index.js', `file://${repoRoot}`).href)});
 const arg = process.argv[1];
-applyHeapGrowth(arg === 'none' ? undefined : Number(arg));
+const node = await startNode({ store: 'memory', http: false, jobs: ${JSON.stringify(exampleJobs)}, workers: 1, logLevel: 'silent', ...(arg === 'none' ? {} : { heapGrowthPercent: Number(arg) }) });
 let majors = 0;
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
@@ -34,6 +35,7 @@ for (let i = 0; i < 160000; i++) {
   if (i % 500 === 0) await new Promise((r) => setImmediate(r));
 }
 await new Promise((r) => setTimeout(r, 50));
+await node.stop();
 process.stdout.write(JSON.stringify({ majors, live: live.length, young: young.length }));
 `;
 
@@ -47,7 +49,7 @@ describe('heapGrowthPercent', () => {
     assert.equal(heapGrowthFlag(20), '--heap-growing-percent=20');
   });
 
-  test('set at run time, it makes V8 collect the old generation far more often', async () => {
+  test('given to startNode, it makes V8 collect the old generation far more often', async () => {
     const [own, low] = await Promise.all([fullCollections(undefined), fullCollections(10)]);
     assert.ok(low >= 10, `with 10%: ${low} full collections`);
     assert.ok(low >= 4 * Math.max(1, own), `with 10%: ${low} full collections, with V8's own factor: ${own}`);

@@ -7,8 +7,10 @@
  * generation, and with its default factor (up to 4× what was live on a
  * machine with several GiB) ~60 MB of dead buffers pile up between full
  * collections; glibc keeps the pages they used. A lower factor collects
- * sooner. The flag is read at each collection, so setting it after V8 has
- * started takes effect (node ≥ 20 does not freeze flags after start).
+ * sooner; a higher one collects less often where large items make a small
+ * heap's limit come round several times a second. The flag is read at each
+ * collection, so setting it after V8 has started takes effect (node ≥ 20
+ * does not freeze flags after start). It stays set when the node stops.
  */
 import { setFlagsFromString } from 'node:v8';
 

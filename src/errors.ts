@@ -166,7 +166,7 @@ export const ERRORS = {
   GREX_ERR_FLOCK_UNAVAILABLE: {
     status: 503,
     retryable: true,
-    summary: 'This node should lead the flock but could not claim it: too few of its herders promised a new term.',
+    summary: 'This node should lead the flock but could not claim it: too few of its herders promised a new term, or it does not herd the flock at the moment.',
   },
   GREX_ERR_UNKNOWN_MEMBER: {
     status: 404,

@@ -59,7 +59,11 @@ export class FlockClaims {
     const { cluster, selfId } = this.#o;
     const route = cluster.route(flock);
     const herders = route.herders;
-    if (!herders.includes(selfId) || !this.#s.mayPromise(flock)) throw new GrexError('GREX_ERR_NOT_HERDER', `node ${selfId} does not herd flock ${flock}`, { flock });
+    // Routed here as the active node while this node does not hold the flock (yet, or any
+    // more: the farm map is moving). For the client that is a moment to wait, not a 404.
+    if (!herders.includes(selfId) || !this.#s.mayPromise(flock)) {
+      throw new GrexError('GREX_ERR_FLOCK_UNAVAILABLE', `node ${selfId} cannot lead flock ${flock}: it does not herd it at the moment`, { flock, retryAfterSeconds: 1 });
+    }
     // Everyone who may herd it is asked; their answers say who does (claim-round.ts).
     const asked = [...new Set([...herders, ...route.learners])];
     const adopt = cluster.isFresh(flock);

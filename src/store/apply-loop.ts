@@ -152,6 +152,7 @@ export class ApplyLoop {
     try {
       let target: ItemRecord | 'remove' | 'none';
       let headerOfFile: ItemHeader | 'absent' = 'absent';
+      let writtenAlready = false;
       if (count === 0) {
         target = base!.purge === true ? 'remove' : base!;
       } else {
@@ -173,12 +174,17 @@ export class ApplyLoop {
         } else if (base.purge !== true) {
           start = base;
         }
-        const composed = composeItem(start, entry.deltas.records(count));
-        if (composed.applied > 0) target = composed.record!;
-        else target = base === null ? 'none' : base.purge === true ? 'remove' : base;
+        const deltas = entry.deltas.records(count);
+        // Composed and written off the main thread where the backend can (the file thread).
+        const offloaded = this.#backend.writeComposed?.(flock, { bucketKey, itemKey, start, deltas }, replacedBytes);
+        const composed = offloaded === undefined ? composeItem(start, deltas) : await offloaded;
+        if (composed.applied > 0) {
+          target = composed.record!;
+          writtenAlready = offloaded !== undefined;
+        } else target = base === null ? 'none' : base.purge === true ? 'remove' : base;
       }
       if (target === 'remove') await this.#backend.remove(flock, bucketKey, itemKey);
-      else if (target !== 'none') await this.#backend.write(flock, [target], { durable: false, replacing: [replacedBytes] });
+      else if (target !== 'none' && !writtenAlready) await this.#backend.write(flock, [target], { durable: false, replacing: [replacedBytes] });
       this.#checkpoints.written(id, { flock, bucketKey, itemKey });
       this.#written.headers.set(id, target === 'remove' ? 'absent' : target === 'none' ? headerOfFile : headerOf(target));
       // Keep a record the deltas were composed into (a buffer of its own, not a view that would

@@ -57,6 +57,17 @@ export interface Backend {
   /** Opaque per-flock metadata (leadership term, sequence reservation). */
   readFlockMeta(flock: number): Promise<Uint8Array | undefined>;
   writeFlockMeta(flock: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Optional: composes deltas onto a start record (item-delta.ts composeItem)
+   * and writes the result behind the log (not durable, like `write` with
+   * `durable: false`), off the main thread. Undefined when this backend
+   * cannot now: the caller composes and writes itself.
+   */
+  writeComposed?(
+    flock: number,
+    item: { bucketKey: string; itemKey: string; start: ItemRecord | undefined; deltas: readonly ItemRecord[] },
+    replacing: number | null | undefined,
+  ): Promise<{ record: ItemRecord | undefined; applied: number }> | undefined;
   /** Item records held and their bytes, kept as a running count (for metrics); optional. */
   usage?(): StoreUsage;
 }

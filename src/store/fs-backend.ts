@@ -206,6 +206,29 @@ export class FsBackend implements Backend {
     );
   }
 
+  writeComposed(
+    flock: number,
+    item: { bucketKey: string; itemKey: string; start: ItemRecord | undefined; deltas: readonly ItemRecord[] },
+    replacing: number | null | undefined,
+  ): Promise<{ record: ItemRecord | undefined; applied: number }> | undefined {
+    const files = this.#files;
+    if (files === null) return undefined;
+    const dir = this.#bucketDir(flock, item.bucketKey);
+    return (async () => {
+      try {
+        const composed = await files.compose(dir, encodeKeyName(item.itemKey), this.#tmpName(), item, replacing === undefined);
+        if (composed.record !== undefined) {
+          const headBytes = composed.fileBytes - composed.record.payload.byteLength;
+          const before = replacing === undefined ? composed.before : replacing === null ? null : headBytes + replacing;
+          this.#tally.change(flock, before === null ? 1 : 0, composed.fileBytes - (before ?? 0));
+        }
+        return composed;
+      } catch (err) {
+        throw ioError(`cannot write item ${flock}/${item.bucketKey}/${item.itemKey}`, err);
+      }
+    })();
+  }
+
   #tmpName(): string {
     return join(this.#tmpDir, `${this.#tmpPrefix}-${(this.#tmpCounter++).toString(36)}`);
   }

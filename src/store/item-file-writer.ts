@@ -12,19 +12,52 @@
  * again later) and the next write starts a new thread.
  */
 import { Worker } from 'node:worker_threads';
+import type { ItemEncoding, ItemRecord } from './item-record.js';
+import type { Version } from './version.js';
+
+/**
+ * Deltas the thread folds into a start record before it writes the item's
+ * file (item-delta.ts composeItem): the file's bytes are then the start's
+ * payload followed by the deltas' payloads, in this order.
+ */
+export interface ComposeOrder {
+  bucketKey: string;
+  itemKey: string;
+  start: { version: Version; tombstone: boolean; encoding: ItemEncoding; length: number } | null;
+  deltas: { version: Version; length: number }[];
+}
 
 /** One message to the thread: the files' bytes back to back, and where each goes. */
 export interface FileBatch {
   id: number;
   bytes: ArrayBuffer;
-  files: { offset: number; length: number; tmp: string; dir: string; name: string; needSize: boolean }[];
+  files: { offset: number; length: number; tmp: string; dir: string; name: string; needSize: boolean; compose?: ComposeOrder }[];
+}
+
+/** What the thread composed: the item's new payload (moved, not copied) and version; `applied` 0: nothing applied, nothing written. */
+export interface ComposedOnThread {
+  applied: number;
+  payload: ArrayBuffer | null;
+  version: Version | null;
+  /** Bytes of the file written (head and payload). */
+  fileBytes: number;
 }
 
 /** Per file: the size of the file it replaced (null: none, or not asked), or why it failed. */
-export type FileOutcome = { before: number | null } | { error: { code: string; message: string } };
+export type FileOutcome = { before: number | null; composed?: ComposedOnThread } | { error: { code: string; message: string } };
+
+/** An item composed and written by the thread. */
+export interface ComposedFile {
+  /** Size of the file it replaced (null: none, or not asked). */
+  before: number | null;
+  /** The composed item; undefined when no delta applied (then no file was written). */
+  record: ItemRecord | undefined;
+  applied: number;
+  fileBytes: number;
+}
 
 const THREAD_FILE = new URL('./item-file-thread.js', import.meta.url);
-/** The thread keeps nothing between batches: a small young generation is plenty. */
+/** The thread keeps nothing between batches (a composed list lives for one file): a small young generation is plenty. */
 const THREAD_YOUNG_GENERATION_MB = 2;
 /** A batch's buffer comes back with its answer and is reused for the next batch, up to this size. */
 const SPARE_MAX_BYTES = 4 * 1024 * 1024;
@@ -35,7 +68,8 @@ interface Waiting {
   dir: string;
   name: string;
   needSize: boolean;
-  resolve: (before: number | null) => void;
+  compose?: ComposeOrder;
+  resolve: (outcome: { before: number | null; composed?: ComposedOnThread }) => void;
   reject: (err: Error) => void;
 }
 
@@ -58,11 +92,45 @@ export class ItemFileWriter {
    * over it; the folder is made if missing). Resolves with the size of the
    * file it replaced when `needSize` (null: there was none), else null.
    */
-  write(dir: string, name: string, tmp: string, parts: readonly Uint8Array[], needSize: boolean): Promise<number | null> {
+  async write(dir: string, name: string, tmp: string, parts: readonly Uint8Array[], needSize: boolean): Promise<number | null> {
+    return (await this.#enqueue({ parts, tmp, dir, name, needSize })).before;
+  }
+
+  /**
+   * Composes `deltas` onto `start` (undefined: no item) on the thread, as
+   * composeItem does, and writes the result to `<dir>/<name>` like `write`;
+   * nothing is written when no delta applies. The main thread only copies
+   * the payloads; decoding, appending, encoding and checksumming happen there.
+   */
+  async compose(
+    dir: string,
+    name: string,
+    tmp: string,
+    item: { bucketKey: string; itemKey: string; start: ItemRecord | undefined; deltas: readonly ItemRecord[] },
+    needSize: boolean,
+  ): Promise<ComposedFile> {
+    const { bucketKey, itemKey, start, deltas } = item;
+    // A tombstone's payload is empty; it composes as an empty list.
+    const parts = [...(start === undefined || start.tombstone ? [] : [start.payload]), ...deltas.map((d) => d.payload)];
+    const compose: ComposeOrder = {
+      bucketKey,
+      itemKey,
+      start: start === undefined ? null : { version: start.version, tombstone: start.tombstone, encoding: start.encoding, length: start.tombstone ? 0 : start.payload.byteLength },
+      deltas: deltas.map((d) => ({ version: d.version, length: d.payload.byteLength })),
+    };
+    const { before, composed } = await this.#enqueue({ parts, tmp, dir, name, needSize, compose });
+    if (composed === undefined || composed.applied === 0 || composed.payload === null || composed.version === null) {
+      return { before, record: undefined, applied: 0, fileBytes: 0 };
+    }
+    const record: ItemRecord = { bucketKey, itemKey, version: composed.version, tombstone: false, encoding: 'msgpack', payload: new Uint8Array(composed.payload) };
+    return { before, record, applied: composed.applied, fileBytes: composed.fileBytes };
+  }
+
+  #enqueue(file: Omit<Waiting, 'resolve' | 'reject'>): Promise<{ before: number | null; composed?: ComposedOnThread }> {
     if (this.#closed) return Promise.reject(fileError('EIO', 'the item-file thread is closed'));
     return new Promise((resolve, reject) => {
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
-      this.#queue.push({ parts, tmp, dir, name, needSize, resolve, reject });
+      this.#queue.push({ ...file, resolve, reject });
     });
   }
 
@@ -82,7 +150,7 @@ export class ItemFileWriter {
         bytes.set(part, offset);
         offset += part.byteLength;
       }
-      described.push({ offset: start, length: offset - start, tmp: file.tmp, dir: file.dir, name: file.name, needSize: file.needSize });
+      described.push({ offset: start, length: offset - start, tmp: file.tmp, dir: file.dir, name: file.name, needSize: file.needSize, ...(file.compose === undefined ? {} : { compose: file.compose }) });
     }
     const id = this.#nextId++;
     this.#sent.set(id, files);
@@ -115,7 +183,7 @@ export class ItemFileWriter {
     this.#sent.delete(id);
     files.forEach((file, i) => {
       const outcome = outcomes[i];
-      if (outcome !== undefined && 'before' in outcome) file.resolve(outcome.before);
+      if (outcome !== undefined && 'before' in outcome) file.resolve(outcome);
       else file.reject(fileError(outcome?.error.code ?? 'EIO', outcome?.error.message ?? 'the item-file thread gave no answer'));
     });
     this.#maybeIdle();

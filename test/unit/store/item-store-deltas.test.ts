@@ -46,6 +46,8 @@ class WatchedFsBackend extends FsBackend {
   hold: Promise<void> | null = null;
   holdSync: Promise<void> | null = null;
   writes = 0;
+  /** Of those, items composed on the file thread. */
+  composed = 0;
   /** Writes begun, held or not. */
   writesBegun = 0;
   override async write(flock: number, records: readonly ItemRecord[], options?: WriteOptions): Promise<void> {
@@ -53,6 +55,18 @@ class WatchedFsBackend extends FsBackend {
     if (this.hold !== null) await this.hold;
     this.writes += records.length;
     return super.write(flock, records, options);
+  }
+  /** Composed items (the file thread composes and writes them) count and wait the same way. */
+  override writeComposed(...args: Parameters<FsBackend['writeComposed']>): ReturnType<FsBackend['writeComposed']> {
+    this.writesBegun++;
+    return (async () => {
+      if (this.hold !== null) await this.hold;
+      this.writes++;
+      this.composed++;
+      const written = super.writeComposed(...args);
+      if (written === undefined) throw new Error('the backend is closed');
+      return written;
+    })();
   }
   override async sync(items: readonly ItemRef[]): Promise<void> {
     if (this.holdSync !== null) await this.holdSync;
@@ -160,6 +174,8 @@ describe('ItemStore deltas', () => {
     for (let seq = 2; seq <= 40; seq++) await store.commit(F, [append('list', seq, v(seq - 1), [seq])]);
     await waitFor(async () => (await backend.read(F, 'b', 'list'))?.version.seq === 40, { what: 'the file at version 40' });
     assert.ok(backend.writes < 40, `${backend.writes} writes for 40 commits`);
+    // Every write but perhaps one of the first whole item alone composed deltas, on the file thread.
+    assert.ok(backend.composed >= 1 && backend.writes - backend.composed <= 1, `the deltas composed on the file thread (${backend.composed} of ${backend.writes} writes)`);
     assert.deepEqual(itemCodec.unpack((await backend.read(F, 'b', 'list'))!.payload), [0, ...Array.from({ length: 39 }, (_, i) => i + 2)]);
     await store.close();
   });

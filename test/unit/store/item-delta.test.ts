@@ -8,25 +8,8 @@ import { describe, test } from 'node:test';
 import { itemCodec } from '../../../src/codec.js';
 import { composeItem, decodeListAppend, deltaFit, encodeListAppend, MAX_KEEP } from '../../../src/store/item-delta.js';
 import { decodeItemRecord, encodeItemRecord, type ItemRecord } from '../../../src/store/item-record.js';
-import { NO_VERSION, type Version } from '../../../src/store/version.js';
-
-const v = (seq: number, term = 1): Version => ({ term, seq });
-
-function whole(seq: number, value: unknown, term = 1): ItemRecord {
-  return { bucketKey: 'b', itemKey: 'list', version: v(seq, term), tombstone: false, encoding: 'msgpack', payload: itemCodec.pack(value) };
-}
-
-function append(seq: number, base: Version, values: unknown[], keep = 0): ItemRecord {
-  return {
-    bucketKey: 'b',
-    itemKey: 'list',
-    version: v(seq),
-    tombstone: false,
-    encoding: 'msgpack',
-    payload: encodeListAppend({ base, keep, values: itemCodec.pack(values) }),
-    delta: true,
-  };
-}
+import { NO_VERSION } from '../../../src/store/version.js';
+import { appendRecord as append, listRecord as whole, v } from '../../helpers/list-records.js';
 
 const valueOf = (record: ItemRecord | undefined) => (record === undefined ? undefined : itemCodec.unpack(record.payload));
 

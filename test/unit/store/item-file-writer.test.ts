@@ -8,23 +8,12 @@ import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { itemCodec } from '../../../src/codec.js';
-import { composeItem, encodeListAppend } from '../../../src/store/item-delta.js';
+import { composeItem } from '../../../src/store/item-delta.js';
 import { decodeItemRecord, encodeItemRecord, type ItemRecord } from '../../../src/store/item-record.js';
 import { ItemFileWriter } from '../../../src/store/item-file-writer.js';
-import { NO_VERSION, type Version } from '../../../src/store/version.js';
+import { NO_VERSION } from '../../../src/store/version.js';
+import { appendRecord as append, listRecord as whole, v } from '../../helpers/list-records.js';
 import { tempDir } from '../../helpers/temp-dir.js';
-
-const v = (seq: number): Version => ({ term: 2, seq });
-const whole = (seq: number, value: unknown): ItemRecord => ({ bucketKey: 'b', itemKey: 'list', version: v(seq), tombstone: false, encoding: 'msgpack', payload: itemCodec.pack(value) });
-const append = (seq: number, base: Version, values: unknown[], keep = 0): ItemRecord => ({
-  bucketKey: 'b',
-  itemKey: 'list',
-  version: v(seq),
-  tombstone: false,
-  encoding: 'msgpack',
-  payload: encodeListAppend({ base, keep, values: itemCodec.pack(values) }),
-  delta: true,
-});
 
 test('files of one turn are all written, folders made, replaced sizes reported when asked', async (t) => {
   const dir = await tempDir(t);

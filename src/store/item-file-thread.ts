@@ -86,7 +86,7 @@ parentPort!.on('message', (batch: FileBatch) => {
       if (file.compose === undefined) return { before: writeOne([bytes], file.tmp, file.dir, file.name, file.needSize) };
       const { start, deltas } = composeInput(file.compose, bytes);
       const { record, applied } = composeItem(start, deltas);
-      if (applied === 0 || record === undefined) return { before: null, composed: { applied: 0, payload: null, version: null, fileBytes: 0 } };
+      if (applied === 0 || record === undefined) return { before: null };
       const parts = encodeItemRecordParts(record);
       const before = writeOne(parts, file.tmp, file.dir, file.name, file.needSize);
       const payload = record.payload.buffer as ArrayBuffer;

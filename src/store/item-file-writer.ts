@@ -34,11 +34,11 @@ export interface FileBatch {
   files: { offset: number; length: number; tmp: string; dir: string; name: string; needSize: boolean; compose?: ComposeOrder }[];
 }
 
-/** What the thread composed: the item's new payload (moved, not copied) and version; `applied` 0: nothing applied, nothing written. */
+/** What the thread composed and wrote: the item's new payload (moved, not copied) and version. Absent when no delta applied (nothing written). */
 export interface ComposedOnThread {
   applied: number;
-  payload: ArrayBuffer | null;
-  version: Version | null;
+  payload: ArrayBuffer;
+  version: Version;
   /** Bytes of the file written (head and payload). */
   fileBytes: number;
 }
@@ -119,9 +119,7 @@ export class ItemFileWriter {
       deltas: deltas.map((d) => ({ version: d.version, length: d.payload.byteLength })),
     };
     const { before, composed } = await this.#enqueue({ parts, tmp, dir, name, needSize, compose });
-    if (composed === undefined || composed.applied === 0 || composed.payload === null || composed.version === null) {
-      return { before, record: undefined, applied: 0, fileBytes: 0 };
-    }
+    if (composed === undefined) return { before, record: undefined, applied: 0, fileBytes: 0 };
     const record: ItemRecord = { bucketKey, itemKey, version: composed.version, tombstone: false, encoding: 'msgpack', payload: new Uint8Array(composed.payload) };
     return { before, record, applied: composed.applied, fileBytes: composed.fileBytes };
   }

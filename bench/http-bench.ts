@@ -14,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { httpChart } from './chart.js';
 import { HTTP_BENCH_USAGE, parseHttpBenchOptions, type HttpBenchOptions } from './http-options.js';
-import { checkTargets, pacedTable, resultTables, targetsTable, type HttpRow } from './http-results.js';
+import { checkTargets, forwardedNote, pacedTable, resultTables, targetsTable, type HttpRow } from './http-results.js';
 import { loadNote, machine, writeSection } from './report.js';
 import { errorCount, LoadGenerator, type LoadResult } from './run-load.js';
 import { Scope } from './scope.js';
@@ -89,10 +89,13 @@ async function runSetup(load: LoadGenerator, options: HttpBenchOptions, setup: S
     await deployment.seed(keys, options.records);
     await touchAll(deployment.variants[0]!, deployment.read, keys);
     for (const variant of deployment.variants) {
+      const before = await deployment.jobTally?.();
       const write = await measure(load, options, variant, deployment.write, keys);
+      const after = await deployment.jobTally?.();
       console.log(`${variant.label}, writes: ${describe(write)}`);
       await checkLists(deployment, keys, options.records, variant.label);
       const row: HttpRow = { id: variant.id, label: variant.label, write, read: write };
+      if (before !== undefined && after !== undefined) row.forwarded = { ran: after.ran - before.ran, forwarded: after.forwarded - before.forwarded };
       if (variant.halfRate === true) {
         const rate = Math.max(1, Math.round(write.reqPerSec / 2));
         const result = await measure(load, options, variant, deployment.write, keys, rate);
@@ -152,7 +155,7 @@ Machine: ${machine()}. ${STARTING_LOAD}. Command: \`${command}\`.
 ### Writes (append one record, keep ${KEEP_RECORDS})
 
 ${tables.write}
-
+${forwardedNote(rows)}
 ### Reads (list summary)
 
 ${tables.read}

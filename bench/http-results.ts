@@ -3,6 +3,7 @@
  * the markdown that docs/benchmarks.md shows. Pure: numbers in, text out.
  */
 import { errorCount, type LoadResult } from './run-load.js';
+import type { JobTally } from './systems/system.js';
 
 export interface HttpRow {
   id: string;
@@ -13,6 +14,8 @@ export interface HttpRow {
   halfRate?: { rate: number; result: LoadResult };
   /** Writes at one rate for every system, evenly paced (`--paced-rate`). */
   paced?: { rate: number; result: LoadResult };
+  /** Grex rows: jobs its nodes ran during the write run (warm-up included), and how many a node forwarded. */
+  forwarded?: JobTally;
 }
 
 export interface TargetCheck {
@@ -90,4 +93,21 @@ export function pacedTable(rows: HttpRow[]): string | null {
     lines.push(`| ${row.label} | ${rate} | ${fmtRate(result.reqPerSec)} | ${fmtMs(result.p50Ms)} | ${fmtMs(result.p99Ms)} | ${fmtMs(result.maxMs)} | ${errorCount(result)} |`);
   }
   return lines.join('\n');
+}
+
+/**
+ * How many of each Grex row's write jobs were forwarded from one node to
+ * another: shows that "direct" went straight to the active nodes (a flock
+ * that moved during the run makes some of it forwarded) and how much of the
+ * random-node row paid for a hop. Empty when no row has the count.
+ */
+export function forwardedNote(rows: HttpRow[]): string {
+  const counted = rows.filter((r) => r.forwarded !== undefined);
+  if (counted.length === 0) return '';
+  const parts = counted.map((r) => {
+    const { ran, forwarded } = r.forwarded!;
+    const share = ran === 0 ? '–' : `${((100 * forwarded) / ran).toFixed(1)}%`;
+    return `${r.label}: ${forwarded.toLocaleString('en')} of ${ran.toLocaleString('en')} (${share})`;
+  });
+  return `\nWrite jobs forwarded by one node to the bucket's active node during each Grex run, warm-up included (\`grex_forwards_total\` against \`grex_jobs_total\` of every node): ${parts.join('; ')}.\n`;
 }

@@ -13,6 +13,7 @@
  */
 import { join } from 'node:path';
 import { requestJson } from '../../test/helpers/http.js';
+import { parseMetrics, sumSeries } from '../../test/helpers/metrics.js';
 import { repoRoot } from '../../test/helpers/paths.js';
 import { waitForSettled } from '../../test/helpers/process-cluster.js';
 import { startNodeProcess, type NodeProcess } from '../../test/helpers/processes.js';
@@ -20,7 +21,7 @@ import { tempDir } from '../../test/helpers/temp-dir.js';
 import type { LoadTarget } from '../run-load.js';
 import type { Scope } from '../scope.js';
 import { fetchJson, putLists } from './seed.js';
-import { evenTargets, type Deployment, type StartOptions, type SystemSetup, type Variant } from './system.js';
+import { evenTargets, type Deployment, type JobTally, type StartOptions, type SystemSetup, type Variant } from './system.js';
 
 export const BENCH_JOBS = join(repoRoot, 'bench', 'jobs');
 const ITEM = 'records';
@@ -47,6 +48,22 @@ function grexDeployment(nodes: NodeProcess[], variants: Variant[]): Deployment {
       };
       return answer.result.count;
     },
+    jobTally: () => jobTally(nodes),
+  };
+}
+
+/** Jobs run on every node (grex_jobs_total) and jobs a node sent on to the active one (grex_forwards_total). */
+async function jobTally(nodes: NodeProcess[]): Promise<JobTally> {
+  const all = await Promise.all(
+    nodes.map(async (node) => {
+      const res = await fetch(`${node.url}/metrics`);
+      if (!res.ok) throw new Error(`GET ${node.url}/metrics: ${res.status}`);
+      return parseMetrics(await res.text());
+    }),
+  );
+  return {
+    ran: all.reduce((n, samples) => n + sumSeries(samples, 'grex_jobs_total'), 0),
+    forwarded: all.reduce((n, samples) => n + sumSeries(samples, 'grex_forwards_total', { what: 'job' }), 0),
   };
 }
 

@@ -22,6 +22,12 @@ export interface Variant {
   halfRate?: boolean;
 }
 
+/** Jobs run by the system's nodes so far, and how many of them a node forwarded to another. */
+export interface JobTally {
+  ran: number;
+  forwarded: number;
+}
+
 export interface Deployment {
   variants: Variant[];
   write: RequestShape;
@@ -30,6 +36,8 @@ export interface Deployment {
   seed(keys: string[], records: number): Promise<void>;
   /** The number of records in a customer's list; null when the system keeps no lists. */
   listLength(key: string): Promise<number | null>;
+  /** Grex only: its nodes' job counters, to show how much of a run was forwarded. */
+  jobTally?(): Promise<JobTally>;
 }
 
 export interface StartOptions {

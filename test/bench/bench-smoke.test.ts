@@ -82,6 +82,12 @@ test('the benchmark scripts run and report every row with a rate and no errors',
       assert.equal(row[4], '0', `${heading} ${row[0]}: errors`);
     }
   }
+  // Every Grex row counts the write jobs forwarded; through a random node of three most of them are.
+  const forwarded = new Map([...http.matchAll(/(Grex, [^:;|\n]+): ([\d,]+) of ([\d,]+) \(/g)].map((m) => [m[1]!, [number(m[2]!), number(m[3]!)]] as const));
+  assert.deepEqual([...forwarded.keys()], ['Grex, 1 node', 'Grex, 3 nodes, direct', 'Grex, 3 nodes, random node', 'Grex, 1 node, no cache']);
+  assert.equal(forwarded.get('Grex, 1 node')![0], 0);
+  const [randomForwarded, randomRan] = forwarded.get('Grex, 3 nodes, random node')!;
+  assert.ok(randomRan > 0 && randomForwarded > 0, `random node: ${randomForwarded} of ${randomRan} forwarded`);
   const paced = tableAfter(http, '### Writes at one even pace');
   assert.equal(paced.length, 7);
   for (const row of paced) {

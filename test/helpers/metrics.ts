@@ -29,3 +29,14 @@ export function sample(samples: Samples, name: string, labels: Record<string, st
 export function total(all: readonly Samples[], name: string, labels: Record<string, string> = {}): number {
   return all.reduce((sum, samples) => sum + (sample(samples, name, labels) ?? 0), 0);
 }
+
+/** The sum of every series of a metric whose labels include `labels` (absent counts as 0). */
+export function sumSeries(samples: Samples, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  let sum = 0;
+  for (const [series, value] of samples) {
+    if (series !== name && !series.startsWith(`${name}{`)) continue;
+    if (wanted.every((pair) => series.includes(`{${pair}`) || series.includes(`,${pair}`))) sum += value;
+  }
+  return sum;
+}

@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { httpChart } from '../../../bench/chart.js';
-import { checkTargets, resultTables, targetsTable, type HttpRow } from '../../../bench/http-results.js';
+import { checkTargets, forwardedNote, resultTables, targetsTable, type HttpRow } from '../../../bench/http-results.js';
 import type { LoadResult } from '../../../bench/run-load.js';
+import { parseMetrics, sumSeries } from '../../helpers/metrics.js';
 
 function load(reqPerSec: number, p99Ms = 3, non2xx = 0): LoadResult {
   return { requests: reqPerSec * 10, reqPerSec, p50Ms: 1, p99Ms, maxMs: p99Ms * 2, non2xx, errors: 0, timeouts: 0, autocannonP99Ms: Math.ceil(p99Ms) };
@@ -86,5 +87,40 @@ describe('tables and chart', () => {
     assert.equal(svg.match(/<rect /g)!.length, 8 + 3);
     assert.equal(svg.match(/<svg/g)!.length, 1);
     assert.ok(svg.trimEnd().endsWith('</svg>'));
+  });
+});
+
+describe('forwarded jobs', () => {
+  test('each Grex row says how many of its write jobs a node forwarded, and what share', () => {
+    const note = forwardedNote([
+      row('redis', 2_000),
+      row('grex-3-direct', 4_000, { label: '3 direct', forwarded: { ran: 40_000, forwarded: 12 } }),
+      row('grex-3-forward', 3_000, { label: '3 random', forwarded: { ran: 30_000, forwarded: 20_001 } }),
+    ]);
+    assert.match(note, /3 direct: 12 of 40,000 \(0\.0%\); 3 random: 20,001 of 30,000 \(66\.7%\)\./);
+    assert.ok(!note.includes('redis'));
+  });
+
+  test('no note without counts; no share without jobs', () => {
+    assert.equal(forwardedNote([row('redis', 2_000)]), '');
+    assert.match(forwardedNote([row('g', 0, { forwarded: { ran: 0, forwarded: 0 } })]), /g: 0 of 0 \(–\)/);
+  });
+
+  test('a metric is summed over the series whose labels match', () => {
+    const samples = parseMetrics(
+      [
+        '# HELP grex_forwards_total x',
+        'grex_forwards_total{what="job",outcome="ok"} 5',
+        'grex_forwards_total{what="job",outcome="timeout"} 2',
+        'grex_forwards_total{what="item.get",outcome="ok"} 100',
+        'grex_forwards_total_other{what="job"} 1000',
+        'grex_forwards_total{what="item.get",xwhat="job"} 10000',
+        'grex_jobs_total{job="a",outcome="ok"} 3',
+        'grex_jobs_total{job="b",outcome="ok"} 4',
+      ].join('\n'),
+    );
+    assert.equal(sumSeries(samples, 'grex_forwards_total', { what: 'job' }), 7);
+    assert.equal(sumSeries(samples, 'grex_jobs_total'), 7);
+    assert.equal(sumSeries(samples, 'grex_missing'), 0);
   });
 });

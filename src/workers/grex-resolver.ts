@@ -16,6 +16,7 @@
  */
 import Module, { register } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { compiledSource, fallbackFor, type FallbackData } from './module-fallbacks.js';
 
 const TARGETS: Record<string, string> = {
   grex: new URL('../index.js', import.meta.url).href,
@@ -23,39 +24,34 @@ const TARGETS: Record<string, string> = {
   'grex/client': new URL('../client/index.js', import.meta.url).href,
 };
 
-// Runs on Node's module loader thread: resolve as usual, fall back to TARGETS or a compiled
-// module; load compiled modules from memory.
-const ESM_HOOKS = `
-let targets = {};
-let compiled = {};
-export async function initialize(data) { targets = data.targets; compiled = data.compiled; }
-function compiledFor(specifier, parentURL) {
-  if (parentURL === undefined || !/^\\.\\.?\\//.test(specifier)) return undefined;
-  const candidates = [specifier.replace(/\\.(m|c)?js$/, '.$1ts'), specifier + '.ts', specifier + '.mts', specifier + '/index.ts'];
-  for (const candidate of candidates) {
-    const url = new URL(candidate, parentURL).href;
-    if (Object.hasOwn(compiled, url)) return url;
-  }
-  return undefined;
-}
-export async function resolve(specifier, context, next) {
-  try {
-    return await next(specifier, context);
-  } catch (err) {
-    if (Object.hasOwn(targets, specifier)) return { url: targets[specifier], shortCircuit: true };
-    const url = compiledFor(specifier, context.parentURL);
-    if (url !== undefined) return { url, format: 'module', shortCircuit: true };
-    throw err;
-  }
-}
-export async function load(url, context, next) {
-  if (Object.hasOwn(compiled, url)) return { format: 'module', source: compiled[url], shortCircuit: true };
-  return next(url, context);
-}`;
-
 type ResolveFilename = (request: string, parent: unknown, isMain: boolean, options?: unknown) => string;
 
+interface SyncResolved {
+  url: string;
+  format?: string | null;
+  shortCircuit?: boolean;
+}
+interface SyncLoaded {
+  format?: string | null;
+  source?: string | ArrayBuffer | Uint8Array | null;
+  shortCircuit?: boolean;
+}
+/** `module.registerHooks` (Node ≥ 22.15; not in Node 20's types). */
+type RegisterHooks = (hooks: {
+  resolve(specifier: string, context: { parentURL?: string }, next: (s: string, c: { parentURL?: string }) => SyncResolved): SyncResolved;
+  load(url: string, context: object, next: (u: string, c: object) => SyncLoaded): SyncLoaded;
+}) => unknown;
+
 let installed = false;
+
+/**
+ * How the ES module hooks run: in the calling thread where Node has
+ * `module.registerHooks`, else on a loader thread that `module.register`
+ * starts — a V8 isolate of its own, 6–11 MB of a node's resident memory.
+ */
+export function moduleHooksKind(): 'in-thread' | 'loader-thread' {
+  return typeof (Module as unknown as { registerHooks?: unknown }).registerHooks === 'function' ? 'in-thread' : 'loader-thread';
+}
 
 /** `compiled`: file URL of a TypeScript module -> its JavaScript. */
 export function installGrexResolver(compiled: Record<string, string> = {}): void {
@@ -72,5 +68,24 @@ export function installGrexResolver(compiled: Record<string, string> = {}): void
       throw err;
     }
   };
-  register(`data:text/javascript,${encodeURIComponent(ESM_HOOKS)}`, { data: { targets: TARGETS, compiled } });
+  const data: FallbackData = { targets: TARGETS, compiled };
+  if (moduleHooksKind() === 'loader-thread') {
+    register(new URL('./loader-hooks.js', import.meta.url), { data });
+    return;
+  }
+  (Module as unknown as { registerHooks: RegisterHooks }).registerHooks({
+    resolve(specifier, context, next) {
+      try {
+        return next(specifier, context);
+      } catch (err) {
+        const fallback = fallbackFor(data, specifier, context.parentURL);
+        if (fallback === undefined) throw err;
+        return { ...fallback, shortCircuit: true };
+      }
+    },
+    load(url, context, next) {
+      const source = compiledSource(data, url);
+      return source === undefined ? next(url, context) : { format: 'module', source, shortCircuit: true };
+    },
+  });
 }

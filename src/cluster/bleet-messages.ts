@@ -459,7 +459,9 @@ export function encodeBleet(frame: Frame): Uint8Array[] {
   const place = (bytes: Uint8Array): Uint8Array | number => (bytes.byteLength < ATTACH_MIN_BYTES ? bytes : attachments.push(bytes) - 1);
   const wire = (records as RecordBytes[]).map((r) => (r instanceof Uint8Array ? place(r) : [place(r[0]), place(r[1])]));
   if (attachments.length === 0) return [codec.pack(frame)];
-  return [codec.pack({ ...frame, b: { ...(body as Obj), records: wire }, x: attachments.map((a) => a.byteLength) }), ...attachments];
+  // Object.assign, not `{ ...frame, x }`: a spread followed by a new property makes a new hidden class each time on Node 20.
+  const sent = Object.assign({}, frame, { b: Object.assign({}, body as Obj, { records: wire }), x: attachments.map((a) => a.byteLength) });
+  return [codec.pack(sent), ...attachments];
 }
 
 /** The attachment lengths `x` of a req or res frame (a field absent or empty: none). */

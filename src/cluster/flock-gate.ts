@@ -13,12 +13,21 @@ interface Gate {
   waitingReaders: (() => void)[];
 }
 
+/**
+ * Idle gates kept for reuse before they are swept out together. Deleting
+ * each one as it goes idle (every commit, on a busy node) makes V8 shrink
+ * and reallocate the Map's table again and again in the old generation.
+ */
+const IDLE_GATES_KEPT = 1024;
+
 export class FlockGates {
   readonly #gates = new Map<number, Gate>();
+  #idle = 0;
 
   #gate(flock: number): Gate {
     let gate = this.#gates.get(flock);
     if (gate === undefined) this.#gates.set(flock, (gate = { readers: 0, writer: false, waitingWriters: [], waitingReaders: [] }));
+    else if (isIdle(gate)) this.#idle--;
     return gate;
   }
 
@@ -30,10 +39,22 @@ export class FlockGates {
       writer();
       return;
     }
-    const readers = gate.waitingReaders.splice(0);
-    gate.readers += readers.length;
-    for (const reader of readers) reader();
-    if (gate.readers === 0) this.#gates.delete(flock);
+    if (gate.waitingReaders.length > 0) {
+      const readers = gate.waitingReaders.splice(0);
+      gate.readers += readers.length;
+      for (const reader of readers) reader();
+    }
+    if (gate.readers === 0 && ++this.#idle > IDLE_GATES_KEPT) this.#sweep();
+  }
+
+  #sweep(): void {
+    for (const [flock, gate] of this.#gates) if (isIdle(gate)) this.#gates.delete(flock);
+    this.#idle = 0;
+  }
+
+  /** Gates held (busy and idle), for tests. */
+  get size(): number {
+    return this.#gates.size;
   }
 
   /** Runs `fn` alongside other shared holders, never alongside an exclusive one. */
@@ -61,4 +82,8 @@ export class FlockGates {
       this.#release(flock, gate);
     }
   }
+}
+
+function isIdle(gate: Gate): boolean {
+  return !gate.writer && gate.readers === 0 && gate.waitingWriters.length === 0 && gate.waitingReaders.length === 0;
 }

@@ -75,7 +75,7 @@ export class FlockClock {
       if (change === null) return false;
       const herding = change.herding ?? state.herding;
       // A copy that is dropped is the basis of nothing.
-      const meta = { ...change, herding, basis: herding ? (change.basis ?? state.basis) : 0 };
+      const meta = { term: change.term, seqReserved: change.seqReserved, herding, basis: herding ? (change.basis ?? state.basis) : 0 };
       await this.#store.writeFlockMeta(flock, meta);
       state.term = Math.max(state.term, meta.term);
       state.reserved = Math.max(state.reserved, meta.seqReserved);

@@ -128,7 +128,8 @@ export class ItemFileWriter {
     if (this.#closed) return Promise.reject(fileError('EIO', 'the item-file thread is closed'));
     return new Promise((resolve, reject) => {
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
-      this.#queue.push({ ...file, resolve, reject });
+      // Added to the caller's literal, not spread into a copy (a new hidden class per file on Node 20).
+      this.#queue.push(Object.assign(file, { resolve, reject }));
     });
   }
 

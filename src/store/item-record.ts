@@ -222,7 +222,7 @@ function verifiedRecord(
   if (expect !== undefined && (expect.bucketKey !== header.bucketKey || expect.itemKey !== header.itemKey)) {
     throw corrupt(where, 'record belongs to another item');
   }
-  const fields = {
+  const record: { -readonly [K in keyof ItemRecord]: ItemRecord[K] } = {
     bucketKey: header.bucketKey,
     itemKey: header.itemKey,
     version: header.version,
@@ -230,7 +230,9 @@ function verifiedRecord(
     encoding: header.encoding,
     payload,
   };
-  const record: ItemRecord = header.delta ? { ...fields, delta: true } : header.purge ? { ...fields, purge: true } : fields;
+  // Added, not spread into a copy: on Node 20 `{ ...fields, delta: true }` makes a new hidden class each time.
+  if (header.delta) record.delta = true;
+  else if (header.purge) record.purge = true;
   // Verified: encoding this record again reuses its head (a view of the bytes) and payload as they are
   // (unless the record was not encoded by encodeItemHead: a tombstone or purge that carries bytes).
   if (payloadOf(record).length === header.size) heads.set(record, headView);

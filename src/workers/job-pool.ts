@@ -16,6 +16,7 @@ import { ownedBytes } from '../codec.js';
 import { asGrexError, GrexError } from '../errors.js';
 import type { ItemEncoding } from '../store/item-record.js';
 import { defaultJobThreads } from './default-threads.js';
+import { InFlight } from './in-flight.js';
 import { createSlotBalancer, slotOf, type SlotTaskOptions, type ThreadSlots } from './bucket-balancer.js';
 import { compileJobs, type CompiledJobs } from './job-compiler.js';
 import { packJob, unpackReplies, type JobBatch, type JobReplies } from './line-messages.js';
@@ -61,6 +62,7 @@ const THREAD_YOUNG_GENERATION_MB = 12;
 
 /** A job handed to runJob, until its thread answers. */
 interface WaitingJob {
+  /** Its index in its line's jobs once sent (the id its answer names). */
   id: number;
   /** Until it is sent (then only the thread needs it). */
   task: JobTask | null;
@@ -84,7 +86,7 @@ interface Line {
   readonly port: MessagePort;
   readonly hold: AbortController;
   /** Jobs sent down the line and not answered yet, by id. */
-  readonly jobs: Map<number, WaitingJob>;
+  readonly jobs: InFlight<WaitingJob>;
   lost: boolean;
 }
 
@@ -98,9 +100,8 @@ export class JobPool {
   readonly #lines: (Line | null)[];
   /** A slot's line being opened: its thread imports every job first. */
   readonly #opening: (Promise<LoadReply> | null)[];
-  /** Jobs waiting to go down a slot's line in the next batch. */
-  readonly #batches = new Map<number, WaitingJob[]>();
-  #nextJobId = 1;
+  /** Jobs waiting to go down each slot's line in the next batch (by slot: no Map to churn every turn). */
+  readonly #batches: (WaitingJob[] | null)[];
   #closed = false;
 
   private constructor(options: JobPoolOptions, compiled: CompiledJobs) {
@@ -110,6 +111,7 @@ export class JobPool {
     this.#onError = options.onError ?? (() => {});
     this.#lines = new Array<Line | null>(this.threads).fill(null);
     this.#opening = new Array<Promise<LoadReply> | null>(this.threads).fill(null);
+    this.#batches = new Array<WaitingJob[] | null>(this.threads).fill(null);
     const { balancer, slots } = createSlotBalancer(this.threads, queueOptionsSymbol);
     this.#slots = slots;
     const workerData: WorkerConfig = {
@@ -167,7 +169,7 @@ export class JobPool {
         const loaded = (await this.#runOnSlot({ kind: 'load' }, slot)) as LoadReply;
         if (this.#closed) throw new Error('the job pool is closed');
         const { port1, port2 } = new MessageChannel();
-        const line: Line = { slot, port: port1, hold: new AbortController(), jobs: new Map(), lost: false };
+        const line: Line = { slot, port: port1, hold: new AbortController(), jobs: new InFlight(), lost: false };
         port1.on('message', (message: StoreRequest | JobReplies) => {
           if (Array.isArray(message)) this.#onReplies(line, message);
           else void this.#serveStore(line, message);
@@ -199,11 +201,10 @@ export class JobPool {
     if (this.#lines[line.slot] === line) this.#lines[line.slot] = null;
     line.hold.abort();
     line.port.close();
-    for (const job of line.jobs.values()) {
+    for (const job of line.jobs.takeAll()) {
       if (job.batch?.timer != null) clearTimeout(job.batch.timer);
       job.reject(job === timedOut ? new JobTimedOutError(job.timeoutMs) : new ThreadLostError(cause));
     }
-    line.jobs.clear();
   }
 
   async #serveStore(line: Line, request: StoreRequest): Promise<void> {
@@ -247,18 +248,18 @@ export class JobPool {
    */
   runJob(task: JobTask, slot: number, timeoutMs: number): Promise<JobReply> {
     return new Promise<JobReply>((resolve, reject) => {
-      let batch = this.#batches.get(slot);
-      if (batch === undefined) {
-        this.#batches.set(slot, (batch = []));
+      let batch = this.#batches[slot];
+      if (batch == null) {
+        this.#batches[slot] = batch = [];
         setImmediate(() => this.#sendBatch(slot));
       }
-      batch.push({ id: this.#nextJobId++, task, batch: null, deadline: 0, timeoutMs, resolve, reject });
+      batch.push({ id: -1, task, batch: null, deadline: 0, timeoutMs, resolve, reject });
     });
   }
 
   #sendBatch(slot: number): void {
-    const jobs = this.#batches.get(slot) ?? [];
-    this.#batches.delete(slot);
+    const jobs = this.#batches[slot] ?? [];
+    this.#batches[slot] = null;
     const line = this.#lines[slot];
     if (line == null || line.lost) {
       for (const job of jobs) job.reject(new ThreadLostError(new Error('its thread is being replaced')));
@@ -272,7 +273,7 @@ export class JobPool {
       job.deadline = now + job.timeoutMs;
       job.batch = sent;
       first = Math.min(first, job.deadline);
-      line.jobs.set(job.id, job);
+      job.id = line.jobs.add(job);
       packJob(message, job.id, job.task!);
       job.task = null;
     }
@@ -300,7 +301,7 @@ export class JobPool {
       const now = Date.now();
       let next = Infinity;
       for (const job of sent.jobs) {
-        if (!line.jobs.has(job.id)) continue;
+        if (!line.jobs.holds(job.id, job)) continue;
         if (job.deadline <= now) return this.#lose(line, new Error('another job on its thread timed out'), job);
         next = Math.min(next, job.deadline);
       }
@@ -311,9 +312,8 @@ export class JobPool {
 
   #onReplies(line: Line, message: JobReplies): void {
     unpackReplies(message, (id, reply) => {
-      const job = line.jobs.get(id);
+      const job = line.jobs.take(id);
       if (job === undefined) return;
-      line.jobs.delete(id);
       const sent = job.batch!;
       if (--sent.unanswered === 0 && sent.timer !== null) clearTimeout(sent.timer);
       job.resolve(reply);

@@ -55,7 +55,8 @@ export class StorePort {
     const id = this.#nextId++;
     return new Promise<StoreReply>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      port.postMessage({ ...body, id } as StoreRequest);
+      // Added, not spread into a copy (a new hidden class per read on Node 20).
+      port.postMessage(Object.assign(body, { id }) as StoreRequest);
     });
   }
 

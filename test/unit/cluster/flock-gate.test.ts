@@ -198,3 +198,48 @@ describe('FlockGates', () => {
     assert.equal(await gates.shared(6, async () => 2), 2);
   });
 });
+
+describe('idle gates', () => {
+  test('are kept for reuse up to a bound, then swept out together; a busy gate is never swept', async () => {
+    const gates = new FlockGates();
+    const log: string[] = [];
+    const busy = hold(log, 'busy', (fn) => gates.exclusive(5000, fn));
+    await busy.started;
+    for (let flock = 0; flock < 1024; flock++) await gates.shared(flock, async () => 'x');
+    // 1,024 idle gates (the bound) and the busy one.
+    assert.equal(gates.size, 1025);
+    await gates.shared(1024, async () => 'x');
+    // One more idle gate than the bound: every idle gate goes, the busy one stays and still excludes.
+    assert.equal(gates.size, 1);
+    const waiting = hold(log, 'after', (fn) => gates.shared(5000, fn));
+    await settle();
+    assert.equal(waiting.hasStarted(), false);
+    busy.finish();
+    await waiting.started;
+    waiting.finish();
+    assert.deepEqual(await Promise.all([busy.done, waiting.done]), ['busy', 'after']);
+  });
+
+  test('a kept gate works as a new one: shared holders together, an exclusive one alone', async () => {
+    const gates = new FlockGates();
+    await gates.shared(7, async () => 'warm');
+    const log: string[] = [];
+    const a = hold(log, 'a', (fn) => gates.shared(7, fn));
+    const b = hold(log, 'b', (fn) => gates.shared(7, fn));
+    await Promise.all([a.started, b.started]);
+    const x = hold(log, 'x', (fn) => gates.exclusive(7, fn));
+    await settle();
+    assert.equal(x.hasStarted(), false);
+    a.finish();
+    b.finish();
+    await x.started;
+    const c = hold(log, 'c', (fn) => gates.shared(7, fn));
+    await settle();
+    assert.equal(c.hasStarted(), false);
+    x.finish();
+    await c.started;
+    c.finish();
+    await Promise.all([a.done, b.done, x.done, c.done]);
+    assert.equal(gates.size, 1);
+  });
+});

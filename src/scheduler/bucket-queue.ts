@@ -3,8 +3,8 @@
  * different buckets run concurrently, and both the per-bucket backlog and the
  * node-wide total are bounded.
  *
- * States of a bucket: absent (nothing queued or running) -> running (one
- * task, maybe a backlog) -> absent when its backlog is empty. Invariant:
+ * States of a bucket: absent or idle (nothing queued or running) -> running
+ * (one task, maybe a backlog) -> idle when its backlog is empty. Invariant:
  * `size` = running tasks + backlogged tasks <= maxTotal, and every backlog
  * holds <= maxPerBucket tasks.
  */
@@ -21,10 +21,27 @@ export type EnqueueResult = 'accepted' | 'bucket-full' | 'node-full';
 /** A unit of work; it must not reject (the scheduler settles its own promise). */
 export type BucketTask = () => Promise<void>;
 
+/**
+ * Idle buckets kept before they are swept out together. Deleting each bucket
+ * as its last task ends (every job, on a busy node) makes V8 shrink and
+ * regrow the Map's table again and again, in the old generation once the
+ * Map is old.
+ */
+const IDLE_BUCKETS_KEPT = 1024;
+
+interface Bucket {
+  running: boolean;
+  /** Tasks waiting behind the running one. */
+  backlog: BucketTask[];
+}
+
 export class BucketQueue {
   readonly limits: BucketQueueLimits;
-  readonly #backlogs = new Map<string, BucketTask[]>();
+  /** Buckets with a running task, and up to IDLE_BUCKETS_KEPT (or so) idle ones. */
+  readonly #buckets = new Map<string, Bucket>();
   #size = 0;
+  #running = 0;
+  #idle = 0;
   #idleWaiters: (() => void)[] = [];
 
   constructor(limits: BucketQueueLimits) {
@@ -39,38 +56,54 @@ export class BucketQueue {
 
   /** Buckets with a running task. */
   get activeBuckets(): number {
-    return this.#backlogs.size;
+    return this.#running;
   }
 
   /** Tasks waiting behind a bucket's running task. */
   backlog(bucketKey: string): number {
-    return this.#backlogs.get(bucketKey)?.length ?? 0;
+    return this.#buckets.get(bucketKey)?.backlog.length ?? 0;
   }
 
   push(bucketKey: string, task: BucketTask): EnqueueResult {
     if (this.#size >= this.limits.maxTotal) return 'node-full';
-    const backlog = this.#backlogs.get(bucketKey);
-    if (backlog === undefined) {
-      this.#backlogs.set(bucketKey, []);
+    let bucket = this.#buckets.get(bucketKey);
+    if (bucket === undefined) this.#buckets.set(bucketKey, (bucket = { running: false, backlog: [] }));
+    else if (!bucket.running) this.#idle--;
+    if (!bucket.running) {
+      bucket.running = true;
+      this.#running++;
       this.#size++;
-      this.#run(bucketKey, task);
+      this.#run(bucket, task);
       return 'accepted';
     }
-    if (backlog.length >= this.limits.maxPerBucket) return 'bucket-full';
-    backlog.push(task);
+    if (bucket.backlog.length >= this.limits.maxPerBucket) return 'bucket-full';
+    bucket.backlog.push(task);
     this.#size++;
     return 'accepted';
   }
 
-  #run(bucketKey: string, task: BucketTask): void {
+  #run(bucket: Bucket, task: BucketTask): void {
     task().finally(() => {
       this.#size--;
-      const backlog = this.#backlogs.get(bucketKey)!;
-      const next = backlog.shift();
-      if (next !== undefined) this.#run(bucketKey, next);
-      else this.#backlogs.delete(bucketKey);
+      const next = bucket.backlog.shift();
+      if (next !== undefined) this.#run(bucket, next);
+      else {
+        bucket.running = false;
+        this.#running--;
+        if (++this.#idle > IDLE_BUCKETS_KEPT) this.#sweep();
+      }
       if (this.#size === 0) this.#wakeIdle();
     });
+  }
+
+  #sweep(): void {
+    for (const [bucketKey, bucket] of this.#buckets) if (!bucket.running) this.#buckets.delete(bucketKey);
+    this.#idle = 0;
+  }
+
+  /** Buckets held, running and idle (for tests: idle ones are bounded). */
+  get heldBuckets(): number {
+    return this.#buckets.size;
   }
 
   #wakeIdle(): void {

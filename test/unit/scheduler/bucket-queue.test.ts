@@ -94,4 +94,37 @@ describe('BucketQueue', () => {
     await waiting;
     assert.equal(idle, true);
   });
+
+  test('idle buckets are kept up to a bound, then swept; a kept bucket queues like a new one', async () => {
+    const queue = new BucketQueue({ maxPerBucket: 10, maxTotal: 5000 });
+    const log: string[] = [];
+    const busy = gate(log, 'busy');
+    queue.push('busy', busy.task);
+    for (let i = 0; i < 1024; i++) queue.push(`b${i}`, async () => {});
+    await flush();
+    assert.equal(queue.heldBuckets, 1025, 'the 1,024 idle buckets are kept, and the running one');
+    assert.equal(queue.activeBuckets, 1);
+    queue.push('one-more', async () => {});
+    await flush();
+    assert.equal(queue.heldBuckets, 1, 'past the bound every idle bucket goes; the running one stays');
+    // The running bucket still serialises its tasks.
+    const next = gate(log, 'busy-2');
+    assert.equal(queue.push('busy', next.task), 'accepted');
+    assert.equal(queue.backlog('busy'), 1);
+    // A kept idle bucket runs its next task at once and queues the one after.
+    queue.push('kept', async () => {});
+    await flush();
+    const k1 = gate(log, 'k1');
+    const k2 = gate(log, 'k2');
+    queue.push('kept', k1.task);
+    queue.push('kept', k2.task);
+    await flush();
+    assert.deepEqual(log, ['start busy', 'start k1']);
+    assert.equal(queue.activeBuckets, 2);
+    for (const g of [busy, next, k1, k2]) g.release();
+    await queue.idle();
+    assert.deepEqual(log.filter((l) => l.includes('k')), ['start k1', 'end k1', 'start k2', 'end k2']);
+    assert.equal(queue.activeBuckets, 0);
+    assert.equal(queue.size, 0);
+  });
 });

@@ -39,11 +39,18 @@ export class BucketGenerations {
   }
 
   set(bucketKey: string, gen: number, epoch = 0): void {
-    this.#gens.set(bucketKey, { gen, epoch });
+    // Updated in place when known: a new entry per job would live about as long as the
+    // gap between a bucket's jobs, long enough to be promoted, then die in the old generation.
+    const known = this.#gens.get(bucketKey);
+    if (known === undefined) this.#gens.set(bucketKey, { gen, epoch });
+    else {
+      known.gen = gen;
+      known.epoch = epoch;
+    }
   }
 
   /** The bucket changed behind the threads' backs: every cached copy is stale. */
   bump(bucketKey: string, epoch = 0): void {
-    this.#gens.set(bucketKey, { gen: this.fresh(), epoch });
+    this.set(bucketKey, this.fresh(), epoch);
   }
 }

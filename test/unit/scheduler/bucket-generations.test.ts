@@ -38,4 +38,19 @@ describe('BucketGenerations', () => {
     gens.current('c'); // evicts a
     assert.ok(gens.current('a') > a);
   });
+
+  test('set and bump on a known bucket record the new epoch too', () => {
+    const gens = new BucketGenerations();
+    const first = gens.current('a', 1);
+    const next = gens.fresh();
+    gens.set('a', next, 2);
+    assert.equal(gens.current('a', 2), next);
+    const stale = gens.current('a', 1);
+    assert.ok(stale > next && stale !== first, 'asked under another epoch: a fresh generation');
+    gens.bump('a', 3);
+    const bumped = gens.current('a', 3);
+    assert.ok(bumped > stale);
+    assert.equal(gens.current('a', 3), bumped);
+  });
 });
+

@@ -5,6 +5,7 @@
  * accepted before promising, and no write of the old term is accepted after.
  * A waiting promise holds back new commits, so claims are not starved.
  */
+import { KeptMap } from '../kept-map.js';
 
 interface Gate {
   readers: number;
@@ -13,25 +14,11 @@ interface Gate {
   waitingReaders: (() => void)[];
 }
 
-/**
- * Idle gates kept for reuse before they are swept out together. Deleting
- * each one as it goes idle (every commit, on a busy node) makes V8 shrink
- * and reallocate the Map's table again and again in the old generation.
- */
-const IDLE_GATES_KEPT = 1024;
-
 export class FlockGates {
-  readonly #gates = new Map<number, Gate>();
-  #idle = 0;
+  /** Idle gates are kept for reuse (kept-map.ts: no Map table to regrow every commit). */
+  readonly #gates = new KeptMap<number, Gate>({ isIdle, make: () => ({ readers: 0, writer: false, waitingWriters: [], waitingReaders: [] }) });
 
-  #gate(flock: number): Gate {
-    let gate = this.#gates.get(flock);
-    if (gate === undefined) this.#gates.set(flock, (gate = { readers: 0, writer: false, waitingWriters: [], waitingReaders: [] }));
-    else if (isIdle(gate)) this.#idle--;
-    return gate;
-  }
-
-  #release(flock: number, gate: Gate): void {
+  #release(gate: Gate): void {
     if (gate.writer || gate.readers > 0) return;
     const writer = gate.waitingWriters.shift();
     if (writer !== undefined) {
@@ -44,12 +31,7 @@ export class FlockGates {
       gate.readers += readers.length;
       for (const reader of readers) reader();
     }
-    if (gate.readers === 0 && ++this.#idle > IDLE_GATES_KEPT) this.#sweep();
-  }
-
-  #sweep(): void {
-    for (const [flock, gate] of this.#gates) if (isIdle(gate)) this.#gates.delete(flock);
-    this.#idle = 0;
+    if (gate.readers === 0) this.#gates.wentIdle();
   }
 
   /** Gates held (busy and idle), for tests. */
@@ -59,27 +41,27 @@ export class FlockGates {
 
   /** Runs `fn` alongside other shared holders, never alongside an exclusive one. */
   async shared<T>(flock: number, fn: () => Promise<T>): Promise<T> {
-    const gate = this.#gate(flock);
+    const gate = this.#gates.use(flock);
     if (gate.writer || gate.waitingWriters.length > 0) await new Promise<void>((resolve) => gate.waitingReaders.push(resolve));
     else gate.readers++;
     try {
       return await fn();
     } finally {
       gate.readers--;
-      this.#release(flock, gate);
+      this.#release(gate);
     }
   }
 
   /** Runs `fn` alone once every shared holder is done. */
   async exclusive<T>(flock: number, fn: () => Promise<T>): Promise<T> {
-    const gate = this.#gate(flock);
+    const gate = this.#gates.use(flock);
     if (gate.writer || gate.readers > 0) await new Promise<void>((resolve) => gate.waitingWriters.push(resolve));
     else gate.writer = true;
     try {
       return await fn();
     } finally {
       gate.writer = false;
-      this.#release(flock, gate);
+      this.#release(gate);
     }
   }
 }

@@ -8,6 +8,7 @@
  * `size` = running tasks + backlogged tasks <= maxTotal, and every backlog
  * holds <= maxPerBucket tasks.
  */
+import { KeptMap } from '../kept-map.js';
 
 export interface BucketQueueLimits {
   /** Tasks that may wait behind a bucket's running one. */
@@ -21,14 +22,6 @@ export type EnqueueResult = 'accepted' | 'bucket-full' | 'node-full';
 /** A unit of work; it must not reject (the scheduler settles its own promise). */
 export type BucketTask = () => Promise<void>;
 
-/**
- * Idle buckets kept before they are swept out together. Deleting each bucket
- * as its last task ends (every job, on a busy node) makes V8 shrink and
- * regrow the Map's table again and again, in the old generation once the
- * Map is old.
- */
-const IDLE_BUCKETS_KEPT = 1024;
-
 interface Bucket {
   running: boolean;
   /** Tasks waiting behind the running one. */
@@ -37,11 +30,10 @@ interface Bucket {
 
 export class BucketQueue {
   readonly limits: BucketQueueLimits;
-  /** Buckets with a running task, and up to IDLE_BUCKETS_KEPT (or so) idle ones. */
-  readonly #buckets = new Map<string, Bucket>();
+  /** Buckets with a running task, and idle ones kept for reuse (kept-map.ts: no Map table to regrow every job). */
+  readonly #buckets = new KeptMap<string, Bucket>({ isIdle: (bucket) => !bucket.running, make: () => ({ running: false, backlog: [] }) });
   #size = 0;
   #running = 0;
-  #idle = 0;
   #idleWaiters: (() => void)[] = [];
 
   constructor(limits: BucketQueueLimits) {
@@ -66,9 +58,7 @@ export class BucketQueue {
 
   push(bucketKey: string, task: BucketTask): EnqueueResult {
     if (this.#size >= this.limits.maxTotal) return 'node-full';
-    let bucket = this.#buckets.get(bucketKey);
-    if (bucket === undefined) this.#buckets.set(bucketKey, (bucket = { running: false, backlog: [] }));
-    else if (!bucket.running) this.#idle--;
+    const bucket = this.#buckets.use(bucketKey);
     if (!bucket.running) {
       bucket.running = true;
       this.#running++;
@@ -90,15 +80,10 @@ export class BucketQueue {
       else {
         bucket.running = false;
         this.#running--;
-        if (++this.#idle > IDLE_BUCKETS_KEPT) this.#sweep();
+        this.#buckets.wentIdle();
       }
       if (this.#size === 0) this.#wakeIdle();
     });
-  }
-
-  #sweep(): void {
-    for (const [bucketKey, bucket] of this.#buckets) if (!bucket.running) this.#buckets.delete(bucketKey);
-    this.#idle = 0;
   }
 
   /** Buckets held, running and idle (for tests: idle ones are bounded). */

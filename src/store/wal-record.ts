@@ -17,6 +17,8 @@
  *
  * A commit whose bytes are incomplete or fail a checksum was never
  * acknowledged (the log is fsynced after whole commits): replay stops there.
+ * Zero bytes from a commit's start to the end of the segment are the end:
+ * the log grows its open segment ahead of the appends (write-ahead-log.ts).
  */
 import { crc32 } from 'node:zlib';
 import { decodeItemRecord, encodeItemRecordParts, HEADER_FIXED_BYTES, type ItemRecord } from './item-record.js';
@@ -84,9 +86,15 @@ export type WalDecodeResult =
   /** Bytes that are not a whole, valid commit: the torn tail of an unacknowledged append. */
   | { kind: 'torn'; at: number; why: string };
 
+/** Whether every byte from `offset` on is zero (the preallocated tail of a segment). */
+function zeroFrom(bytes: Buffer, offset: number): boolean {
+  for (let i = offset; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 /** Decodes the commit starting at `offset` of a segment's bytes. */
 export function decodeWalCommit(bytes: Buffer, offset: number, where: string): WalDecodeResult {
-  if (offset === bytes.length) return { kind: 'end' };
+  if (offset === bytes.length || (bytes[offset] === 0 && zeroFrom(bytes, offset))) return { kind: 'end' };
   if (bytes.length - offset < WAL_HEADER_BYTES) return { kind: 'torn', at: offset, why: 'partial header' };
   const magic = bytes.readUInt32LE(offset);
   if (magic !== MAGIC && magic !== MAGIC_WHOLE) return { kind: 'torn', at: offset, why: 'bad magic' };

@@ -49,6 +49,17 @@ const SEGMENT_NAME = /^(\d{16})\.wal$/;
 const DSYNC_FLAGS = constants.O_DSYNC === undefined ? undefined : constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC;
 const segmentName = (id: number) => `${String(id).padStart(16, '0')}.wal`;
 
+/**
+ * A durable segment's file is made this much longer than its appends ahead
+ * of them (a sparse tail of zeros, its size synced once), so a small batch's
+ * write does not change the file's size: a sync write that changes it also
+ * commits the filesystem's journal (ext4 here: ~150 µs per synced write
+ * against ~230, and less CPU). Replay reads the zeros as the end.
+ */
+export const PREALLOCATE_BYTES = 1024 * 1024;
+/** A batch this large extends the file itself (one synced write) instead of being preceded by a second sync that grows it. */
+const EXTENDING_BATCH_BYTES = PREALLOCATE_BYTES / 4;
+
 function ioError(what: string, err: unknown): GrexError {
   const code = (err as NodeJS.ErrnoException | null)?.code ?? 'EIO';
   return new GrexError('GREX_ERR_STORE_IO', `${what}: ${code}`, { errno: code }, { cause: err });
@@ -69,6 +80,8 @@ export class WriteAheadLog {
   #handle: FileHandle | null = null;
   #segment = 0;
   #size = 0;
+  /** The current segment file's size: #size plus the zeros preallocated after it. */
+  #allocated = 0;
   #queue: PendingAppend[] = [];
   #flushing = false;
   #chain: Promise<void> = Promise.resolve();
@@ -149,10 +162,24 @@ export class WriteAheadLog {
     const handle = await open(join(this.dir, segmentName(id)), this.#dsync ? DSYNC_FLAGS! : 'wx');
     if (this.fsync === 'always') await syncDir(this.dir);
     const previous = this.#handle;
+    const previousSize = this.#size;
+    const previousAllocated = this.#allocated;
     this.#handle = handle;
     this.#segment = id;
     this.#size = 0;
-    await previous?.close();
+    this.#allocated = 0;
+    if (previous !== null) await closeSegment(previous, previousSize, previousAllocated);
+  }
+
+  /**
+   * Makes the segment file at least `needed` bytes long, and that length
+   * durable, before a batch is written below it (see PREALLOCATE_BYTES).
+   */
+  async #preallocate(handle: FileHandle, needed: number): Promise<void> {
+    const size = needed + PREALLOCATE_BYTES;
+    await handle.truncate(size);
+    await handle.datasync();
+    this.#allocated = size;
   }
 
   /**
@@ -197,12 +224,15 @@ export class WriteAheadLog {
     }
     const handle = this.#handle!;
     const start = this.#size;
+    const end = start + batch.reduce((n, a) => n + a.length, 0);
     try {
       const began = performance.now();
+      if (this.fsync === 'always' && end > this.#allocated && end - start < EXTENDING_BATCH_BYTES) await this.#preallocate(handle, end);
       await writeAll(handle, batch.flatMap((a) => a.parts), start);
       if (this.fsync === 'always' && !this.#dsync) await handle.datasync();
       this.onBatchWritten?.((performance.now() - began) / 1000, batch.length);
-      this.#size = start + batch.reduce((n, a) => n + a.length, 0);
+      this.#size = end;
+      this.#allocated = Math.max(this.#allocated, end);
       for (const append of batch) append.resolve(this.#segment);
     } catch (err) {
       const error = ioError('cannot append to the write-ahead log', err);
@@ -224,6 +254,7 @@ export class WriteAheadLog {
     try {
       await handle.truncate(size);
       if (this.fsync === 'always') await handle.datasync();
+      this.#allocated = size;
     } catch {
       this.#broken = new GrexError('GREX_ERR_STORE_IO', `write-ahead log unusable after a failed append (${error.message}); restart the node`);
     }
@@ -254,10 +285,20 @@ export class WriteAheadLog {
     this.#closed = true;
     while (this.#flushing) await this.#chain;
     await this.#exclusive(async () => {
-      await this.#handle?.close();
+      if (this.#handle !== null) await closeSegment(this.#handle, this.#size, this.#allocated);
       this.#handle = null;
     });
   }
+}
+
+/**
+ * Closes a segment no longer appended to, first cutting off its preallocated
+ * zeros so a closed segment is as long as its commits. Not synced: replay
+ * reads the segment the same with or without them.
+ */
+async function closeSegment(handle: FileHandle, size: number, allocated: number): Promise<void> {
+  if (allocated > size) await handle.truncate(size).catch(() => {});
+  await handle.close();
 }
 
 export async function syncDir(dir: string): Promise<void> {

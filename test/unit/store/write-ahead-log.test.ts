@@ -2,13 +2,13 @@
 // rotation and removal, and a log that refuses appends once it cannot be trusted.
 import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { encodeItemRecord, type ItemRecord } from '../../../src/store/item-record.js';
 import { decodeWalCommit, encodeWalCommit, encodeWalCommitParts } from '../../../src/store/wal-record.js';
-import { WriteAheadLog, type ReplayedSegment } from '../../../src/store/write-ahead-log.js';
+import { PREALLOCATE_BYTES, WriteAheadLog, type ReplayedSegment } from '../../../src/store/write-ahead-log.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 function record(itemKey: string, seq: number, size = 10): ItemRecord {
@@ -115,6 +115,16 @@ describe('WAL commits with large payloads', () => {
     assert.equal(decodeWalCommit(copy, 0, 'old').kind, 'torn');
   });
 
+  test('zero bytes to the end of a segment are its end (the preallocated tail); zeros followed by anything else are torn', () => {
+    const commit = encodeWalCommit(1, [record('a', 1)]);
+    const tail = Buffer.concat([commit, Buffer.alloc(4096)]);
+    assert.deepEqual(decodeWalCommit(tail, commit.length, 'tail'), { kind: 'end' });
+    assert.deepEqual(decodeWalCommit(Buffer.concat([commit, Buffer.alloc(5)]), commit.length, 'short tail'), { kind: 'end' });
+    // A batch whose first page never reached the disk, and a later page did: not an end, the rest is not trusted either.
+    const hole = Buffer.concat([commit, Buffer.alloc(4096), encodeWalCommit(1, [record('a', 2)])]);
+    assert.equal(decodeWalCommit(hole, commit.length, 'hole').kind, 'torn');
+  });
+
   test('large commits appended in parts replay byte for byte, after old-format ones', async (t) => {
     const dir = await tempDir(t);
     const first = new WriteAheadLog({ dir, fsync: 'always' });
@@ -173,6 +183,71 @@ describe('WriteAheadLog', () => {
       assert.equal((flags & constants.O_DSYNC) !== 0, fsync === 'always', `fsync ${fsync}: flags ${flags.toString(8)}`);
       assert.equal(flags & 3, constants.O_WRONLY); // O_ACCMODE: write-only
     }
+  });
+
+  test('with fsync always the open segment is grown ahead of its appends, so small appends leave its size alone; a crash leaves zeros that replay reads as the end', async (t) => {
+    const dir = await tempDir(t);
+    const wal = new WriteAheadLog({ dir, fsync: 'always' });
+    await wal.start();
+    const segment = join(dir, (await readdir(dir))[0]!);
+    let written = 0;
+    const sizes = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      const bytes = encodeWalCommit(1, [record('a', i + 1, 1000)]);
+      await wal.append(bytes);
+      written += bytes.length;
+      sizes.add((await stat(segment)).size);
+    }
+    assert.deepEqual([...sizes], [PREALLOCATE_BYTES + encodeWalCommit(1, [record('a', 1, 1000)]).length]);
+    // Past the preallocated bytes, it grows again (once).
+    const big = encodeWalCommit(1, [record('b', 51, PREALLOCATE_BYTES / 8)]);
+    for (let i = 0; i < 8; i++) await wal.append(big);
+    written += 8 * big.length;
+    assert.ok((await stat(segment)).size > written);
+    // The segment as a crash (no close) leaves it: every acknowledged commit replays, nothing is reported torn.
+    const crashed = await tempDir(t);
+    await cp(dir, crashed, { recursive: true });
+    const replayed = await replayAll(new WriteAheadLog({ dir: crashed, fsync: 'always' }));
+    assert.equal(replayed.length, 1);
+    assert.equal(replayed[0]!.tornAt, undefined);
+    assert.deepEqual(replayed[0]!.commits.map((c) => c.records[0]!.version.seq), [...Array.from({ length: 50 }, (_, i) => i + 1), ...Array(8).fill(51)]);
+    // Closed, the segment is as long as its commits.
+    await wal.close();
+    assert.equal((await stat(segment)).size, written);
+  });
+
+  test('a segment closed by rotation loses its preallocated zeros', async (t) => {
+    const dir = await tempDir(t);
+    const wal = new WriteAheadLog({ dir, fsync: 'always', segmentBytes: 2000 });
+    await wal.start();
+    const bytes = encodeWalCommit(1, [record('a', 1, 300)]);
+    for (let i = 0; i < 10; i++) await wal.append(bytes);
+    const closed = (await wal.segments()).filter((id) => id !== wal.currentSegment);
+    assert.ok(closed.length >= 1);
+    for (const id of closed) {
+      const size = (await stat(join(dir, `${String(id).padStart(16, '0')}.wal`))).size;
+      assert.equal(size % bytes.length, 0, `segment ${id}: ${size} bytes`);
+      assert.ok(size >= 2000 && size < 2000 + bytes.length, `segment ${id}: ${size} bytes`);
+    }
+    await wal.close();
+  });
+
+  test('a large batch extends the segment in its own write; with fsync never nothing is grown ahead', async (t) => {
+    const dir = await tempDir(t);
+    const wal = new WriteAheadLog({ dir, fsync: 'always' });
+    await wal.start();
+    const segment = join(dir, (await readdir(dir))[0]!);
+    const big = encodeWalCommit(1, [record('b', 1, PREALLOCATE_BYTES)]);
+    await wal.append(big);
+    assert.equal((await stat(segment)).size, big.length);
+    await wal.close();
+    const lazy = await tempDir(t);
+    const unsynced = new WriteAheadLog({ dir: lazy, fsync: 'never' });
+    await unsynced.start();
+    const small = encodeWalCommit(1, [record('a', 1)]);
+    await unsynced.append(small);
+    assert.equal((await stat(join(lazy, (await readdir(lazy))[0]!))).size, small.length);
+    await unsynced.close();
   });
 
   test('segments rotate at segmentBytes and are removed oldest first, never the current one', async (t) => {
